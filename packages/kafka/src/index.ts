@@ -1,0 +1,210 @@
+/**
+ * The project's only door to kafkajs (in maintenance mode since 2023): if it has to be replaced,
+ * this package is what changes.
+ */
+import {
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  Kafka,
+  type KafkaMessage,
+  logLevel,
+  type Producer,
+  type SASLOptions,
+} from "kafkajs";
+import type { Logger } from "@tracesift/runtime";
+import { z } from "zod";
+
+export type { Admin, Consumer, IHeaders, Kafka, KafkaMessage, Producer };
+
+/** Environment contract shared by every service that talks to Kafka. */
+export const KafkaEnv = z.object({
+  KAFKA_BROKERS: z.string().default("127.0.0.1:9092"),
+  KAFKA_CLIENT_ID: z.string().optional(),
+  KAFKA_SSL: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
+  KAFKA_SASL_MECHANISM: z.enum(["plain", "scram-sha-256", "scram-sha-512"]).optional(),
+  KAFKA_SASL_USERNAME: z.string().optional(),
+  KAFKA_SASL_PASSWORD: z.string().optional(),
+});
+export type KafkaEnv = z.infer<typeof KafkaEnv>;
+
+export function createKafka(env: KafkaEnv, clientId: string, logger: Logger): Kafka {
+  let sasl: SASLOptions | undefined;
+  if (env.KAFKA_SASL_MECHANISM) {
+    sasl = {
+      mechanism: env.KAFKA_SASL_MECHANISM,
+      username: env.KAFKA_SASL_USERNAME ?? "",
+      password: env.KAFKA_SASL_PASSWORD ?? "",
+    } as SASLOptions;
+  }
+  return new Kafka({
+    clientId: env.KAFKA_CLIENT_ID ?? clientId,
+    brokers: env.KAFKA_BROKERS.split(",").map((b) => b.trim()),
+    ssl: env.KAFKA_SSL,
+    ...(sasl ? { sasl } : {}),
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry) => {
+      const { message, ...extra } = entry.log;
+      const child = { kafka: entry.namespace, ...extra };
+      if (entry.level <= logLevel.ERROR) logger.error(child, message);
+      else if (entry.level === logLevel.WARN) logger.warn(child, message);
+      else logger.debug(child, message);
+    },
+  });
+}
+
+/** Create missing topics and wait for their leaders: freshly auto-created KRaft topics can briefly have none. */
+export async function ensureTopics(
+  kafka: Kafka,
+  topics: { topic: string; numPartitions?: number; configEntries?: { name: string; value: string }[] }[],
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.topic));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: t.topic,
+          numPartitions: t.numPartitions ?? 3,
+          replicationFactor: -1,
+          ...(t.configEntries ? { configEntries: t.configEntries } : {}),
+        })),
+      });
+    }
+  } catch (err) {
+    // Two services racing to create the same topic is fine.
+    if (!(err instanceof Error && /already exists/i.test(err.message))) throw err;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export function headerString(headers: IHeaders | undefined, name: string): string | undefined {
+  const value = headers?.[name];
+  const first = Array.isArray(value) ? value[0] : value;
+  if (first === undefined) return undefined;
+  return typeof first === "string" ? first : first.toString("utf8");
+}
+
+export type BatchContext = {
+  topic: string;
+  partition: number;
+  heartbeat: () => Promise<void>;
+  isStale: () => boolean;
+  highWatermark: string;
+};
+
+/**
+ * Runs a consumer group at-least-once: `handle` gets messages in chunks, and a chunk's offsets are
+ * resolved only after `handle` resolved — i.e. after its jobs are in Redis and its records on Kafka.
+ * A crash before that redelivers the chunk; deterministic job ids make the redelivery harmless.
+ */
+export async function runAtLeastOnce(options: {
+  consumer: Consumer;
+  topics: string[];
+  fromBeginning: boolean;
+  chunkSize: number;
+  handle: (messages: KafkaMessage[], ctx: BatchContext) => Promise<void>;
+}): Promise<void> {
+  const { consumer } = options;
+  await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning });
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    autoCommit: true,
+    eachBatch: async (payload: EachBatchPayload) => {
+      const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
+      const ctx: BatchContext = { topic: batch.topic, partition: batch.partition, heartbeat, isStale, highWatermark: batch.highWatermark };
+      for (let i = 0; i < batch.messages.length; i += options.chunkSize) {
+        // A rebalance took the partition away: whatever is left belongs to its new owner now.
+        if (!isRunning() || isStale()) return;
+        const chunk = batch.messages.slice(i, i + options.chunkSize);
+        await options.handle(chunk, ctx);
+        const last = chunk[chunk.length - 1];
+        if (last) resolveOffset(last.offset);
+        await commitOffsetsIfNecessary();
+        await heartbeat();
+      }
+    },
+  });
+}
+
+export type OutgoingRecord = { topic: string; key: string | null; value: string | Buffer; headers?: IHeaders };
+
+/**
+ * Coalesces records from many concurrent callers into few produce requests. An idempotent
+ * producer allows one request in flight, so sending per job would cap the fleet at one round trip
+ * per result; here each caller still awaits the broker's ack for its own record.
+ */
+export class BatchingProducer {
+  private pending: { record: OutgoingRecord; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly producer: Producer,
+    private readonly options: { lingerMs: number; maxBatch: number } = { lingerMs: 5, maxBatch: 500 },
+  ) {}
+
+  send(record: OutgoingRecord): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ record, resolve, reject });
+      if (this.pending.length >= this.options.maxBatch) this.flushSoon(0);
+      else this.flushSoon(this.options.lingerMs);
+    });
+  }
+
+  sendAll(records: OutgoingRecord[]): Promise<void> {
+    return Promise.all(records.map((r) => this.send(r))).then(() => undefined);
+  }
+
+  /** Wait for everything queued so far to be acknowledged (or failed). */
+  async flush(): Promise<void> {
+    this.flushSoon(0);
+    await this.flushing;
+  }
+
+  private flushSoon(delayMs: number): void {
+    if (this.timer && delayMs > 0) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flushing = this.flushing.then(() => this.drain());
+    }, delayMs);
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, this.options.maxBatch);
+      const byTopic = new Map<string, OutgoingRecord[]>();
+      for (const { record } of batch) {
+        const list = byTopic.get(record.topic) ?? [];
+        list.push(record);
+        byTopic.set(record.topic, list);
+      }
+      try {
+        await this.producer.sendBatch({
+          acks: -1,
+          topicMessages: [...byTopic].map(([topic, records]) => ({
+            topic,
+            messages: records.map((r) => ({ key: r.key, value: r.value, ...(r.headers ? { headers: r.headers } : {}) })),
+          })),
+        });
+        for (const p of batch) p.resolve();
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+  }
+}
+
+/** An idempotent producer: broker-side dedup of retried sends within a session. */
+export function createIdempotentProducer(kafka: Kafka): Producer {
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+}

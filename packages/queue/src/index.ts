@@ -1,0 +1,66 @@
+/**
+ * The judge queue, defined once: its name, payload schema, job ids and default options.
+ * Ingest and replay add to it, judge workers consume it.
+ */
+import { createHash } from "node:crypto";
+import { type ConversationVersion, JudgeJob, type Priority } from "@tracesift/schemas";
+import { type JobsOptions, Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { z } from "zod";
+
+export { JudgeJob };
+
+export const RedisEnv = z.object({
+  REDIS_URL: z.string().default("redis://127.0.0.1:6379"),
+  /** Key prefix of every BullMQ key: lets several fleets (or tests) share one Redis. */
+  QUEUE_PREFIX: z.string().default("tracesift"),
+  JUDGE_QUEUE: z.string().default("judge"),
+});
+export type RedisEnv = z.infer<typeof RedisEnv>;
+
+/**
+ * Producers fail fast when Redis is gone (the Kafka offset is then not committed and the batch is
+ * redelivered); workers wait for Redis forever, as BullMQ requires of blocking connections.
+ */
+export function createRedis(url: string, role: "producer" | "worker"): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: role === "worker" ? null : 3,
+    enableReadyCheck: true,
+    lazyConnect: false,
+  });
+}
+
+/** BullMQ runs lower numbers first: live conversations overtake a backfill. */
+export const PRIORITY_RANK: Record<Priority, number> = { live: 1, backfill: 10 };
+
+export const DEFAULT_ATTEMPTS = 5;
+
+export function judgeJobOptions(job: JudgeJob, attempts = DEFAULT_ATTEMPTS): JobsOptions {
+  return {
+    jobId: judgeJobId(job.conversation.id, job.version),
+    priority: PRIORITY_RANK[job.priority],
+    attempts,
+    backoff: { type: "exponential", delay: 1_000 },
+    // Completed ids stay a day so a redelivered Kafka batch dedupes against them.
+    removeOnComplete: { age: 24 * 3600, count: 200_000 },
+    removeOnFail: { age: 7 * 24 * 3600 },
+  };
+}
+
+/**
+ * Deterministic per conversation state: a redelivered event maps to the same job, a new turn to a new one.
+ * Hashed because BullMQ forbids ':' in ids and conversation ids are user data.
+ */
+export function judgeJobId(conversationId: string, version: ConversationVersion): string {
+  const h = createHash("sha256").update(conversationId).digest("hex").slice(0, 24);
+  return `c-${h}-${version.message_count}-${version.content_hash}`;
+}
+
+export function createJudgeQueue(connection: Redis, env: Pick<RedisEnv, "QUEUE_PREFIX" | "JUDGE_QUEUE">) {
+  return new Queue<JudgeJob>(env.JUDGE_QUEUE, { connection, prefix: env.QUEUE_PREFIX });
+}
+
+export async function enqueueJudgeJobs(queue: Queue<JudgeJob>, jobs: JudgeJob[], attempts?: number): Promise<void> {
+  if (jobs.length === 0) return;
+  await queue.addBulk(jobs.map((data) => ({ name: "judge", data, opts: judgeJobOptions(data, attempts) })));
+}

@@ -1,0 +1,168 @@
+/**
+ * The wire contracts of Tracesift: what flows between Kafka, Redis and the judge.
+ * Every external input is parsed with these schemas at the edge; everything inside is typed.
+ * Field names are snake_case because they are the JSON that users' consumers read.
+ */
+import { createHash } from "node:crypto";
+import { z } from "zod";
+
+export const Role = z.enum(["user", "assistant", "system"]);
+export type Role = z.infer<typeof Role>;
+
+export const Message = z.object({
+  role: Role,
+  content: z.string(),
+  /** ISO-8601 time the message was produced, when the trace says so. */
+  timestamp: z.iso.datetime({ offset: true }).optional(),
+});
+export type Message = z.infer<typeof Message>;
+
+/** Low-cardinality labels users slice dashboards by, plus whatever else the trace carried. */
+export const ConversationMetadata = z
+  .object({
+    app: z.string().optional(),
+    project: z.string().optional(),
+    environment: z.string().optional(),
+  })
+  .catchall(z.union([z.string(), z.number(), z.boolean(), z.null()]));
+export type ConversationMetadata = z.infer<typeof ConversationMetadata>;
+
+export const Conversation = z.object({
+  id: z.string().min(1),
+  /** The input format it was normalized from, e.g. `openai`, `langsmith`, `otel-genai`. */
+  source: z.string().min(1),
+  messages: z.array(Message),
+  started_at: z.iso.datetime({ offset: true }).optional(),
+  updated_at: z.iso.datetime({ offset: true }).optional(),
+  metadata: ConversationMetadata.default({}),
+});
+export type Conversation = z.infer<typeof Conversation>;
+
+/** Where an event was read from; carried through to results and dead letters for traceability. */
+export const SourcePosition = z.object({
+  topic: z.string(),
+  partition: z.number().int().nonnegative(),
+  offset: z.string(),
+  /** Kafka message timestamp (ISO), the clock for end-to-end latency. */
+  event_time: z.iso.datetime({ offset: true }).optional(),
+});
+export type SourcePosition = z.infer<typeof SourcePosition>;
+
+export const Priority = z.enum(["live", "backfill"]);
+export type Priority = z.infer<typeof Priority>;
+
+/** A conversation changes as turns arrive; the version says which state a verdict is about. */
+export const ConversationVersion = z.object({
+  message_count: z.number().int().nonnegative(),
+  content_hash: z.string(),
+});
+export type ConversationVersion = z.infer<typeof ConversationVersion>;
+
+export const JudgeJob = z.object({
+  conversation: Conversation,
+  version: ConversationVersion,
+  source: SourcePosition,
+  priority: Priority.default("live"),
+  enqueued_at: z.iso.datetime({ offset: true }),
+});
+export type JudgeJob = z.infer<typeof JudgeJob>;
+
+/** Exactly the judge model's wire format; anything else from the model is invalid output. */
+export const Verdict = z.strictObject({
+  perceived_error: z.boolean(),
+  reason: z.string().min(1),
+});
+export type Verdict = z.infer<typeof Verdict>;
+
+export const TokenUsage = z.object({
+  prompt_tokens: z.number().int().nonnegative(),
+  cached_prompt_tokens: z.number().int().nonnegative(),
+  completion_tokens: z.number().int().nonnegative(),
+  total_tokens: z.number().int().nonnegative(),
+});
+export type TokenUsage = z.infer<typeof TokenUsage>;
+
+export const JudgeIdentity = z.object({
+  model: z.string(),
+  prompt_version: z.string(),
+});
+export type JudgeIdentity = z.infer<typeof JudgeIdentity>;
+
+const resultCommon = {
+  schema_version: z.literal(1),
+  /** Stable per (conversation version, judge): consumers dedupe redeliveries on it. */
+  result_id: z.string(),
+  conversation_id: z.string(),
+  conversation_version: ConversationVersion,
+  metadata: ConversationMetadata,
+  source: SourcePosition,
+  priority: Priority,
+};
+
+export const JudgedResult = z.object({
+  ...resultCommon,
+  status: z.literal("judged"),
+  verdict: Verdict,
+  judge: JudgeIdentity,
+  usage: TokenUsage,
+  cost_usd: z.number().nonnegative(),
+  latency_ms: z.number().nonnegative(),
+  attempts: z.number().int().positive(),
+  judged_at: z.iso.datetime({ offset: true }),
+});
+export type JudgedResult = z.infer<typeof JudgedResult>;
+
+export const SkipReason = z.enum(["no_user_reply", "empty", "sampled_out", "filtered", "own_judge_call"]);
+export type SkipReason = z.infer<typeof SkipReason>;
+
+export const SkippedResult = z.object({
+  ...resultCommon,
+  status: z.literal("skipped"),
+  skip_reason: SkipReason,
+  judged_at: z.iso.datetime({ offset: true }),
+});
+export type SkippedResult = z.infer<typeof SkippedResult>;
+
+export const JudgeResult = z.discriminatedUnion("status", [JudgedResult, SkippedResult]);
+export type JudgeResult = z.infer<typeof JudgeResult>;
+
+export const DeadLetterReason = z.enum([
+  "invalid_json",
+  "invalid_shape",
+  "unknown_format",
+  "oversized",
+  "invalid_model_output",
+  "judge_failed",
+]);
+export type DeadLetterReason = z.infer<typeof DeadLetterReason>;
+
+/** A dead letter keeps the original bytes (base64) so a re-drive can replay them unchanged. */
+export const DeadLetter = z.object({
+  schema_version: z.literal(1),
+  reason_code: DeadLetterReason,
+  reason: z.string(),
+  stage: z.enum(["ingest", "judge"]),
+  source: SourcePosition,
+  original_key: z.string().nullable(),
+  original_base64: z.string().nullable(),
+  conversation_id: z.string().optional(),
+  /** The model's raw answer when the reason is invalid output. */
+  raw_output: z.string().optional(),
+  failed_at: z.iso.datetime({ offset: true }),
+});
+export type DeadLetter = z.infer<typeof DeadLetter>;
+
+/** Version of a conversation state: message count plus a hash over roles and contents. */
+export function conversationVersion(conversation: Pick<Conversation, "messages">): ConversationVersion {
+  const hash = createHash("sha256");
+  for (const m of conversation.messages) {
+    hash.update(m.role);
+    hash.update("\u0000");
+    hash.update(m.content);
+    hash.update("\u0001");
+  }
+  return { message_count: conversation.messages.length, content_hash: hash.digest("hex").slice(0, 16) };
+}
+
+/** Kafka header that marks Tracesift's own traffic, so the fleet never judges its own calls. */
+export const PROVENANCE_HEADER = "tracesift-origin";
