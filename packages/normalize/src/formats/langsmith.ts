@@ -1,0 +1,160 @@
+/**
+ * LangSmith runs: a single run, a list of runs, or a run upload batch `{post: [run], patch: [run]}`
+ * (the SDKs post a run when it starts and patch it with outputs when it ends; the JS SDK's patch
+ * has no `id`, only `dotted_order`). LLM runs carry the exchange; other runs count only when they
+ * hold a `messages` list (LangGraph state). Threads link through `extra.metadata.session_id`,
+ * `thread_id` or `conversation_id`, as in LangSmith's own thread view.
+ */
+import type { ConversationMetadata } from "@tracesift/schemas";
+import { z } from "zod";
+import { readMessages } from "../messages.ts";
+import { zodProblem } from "../spans.ts";
+import { NormalizeError, type NormalizedMessage, type TraceFragment } from "../types.ts";
+import { compact, firstString, hasEndFlag, idOf, isRecord, type Rec, scalarEntries, str, toIso } from "../util.ts";
+
+const Time = z.union([z.string(), z.number()]).nullish();
+const Run = z.looseObject({
+  id: z.string().nullish(),
+  trace_id: z.string().nullish(),
+  dotted_order: z.string().nullish(),
+  run_type: z.string().nullish(),
+  start_time: Time,
+  end_time: Time,
+  session_name: z.string().nullish(),
+  extra: z.looseObject({ metadata: z.record(z.string(), z.unknown()).nullish() }).nullish(),
+});
+type Run = z.infer<typeof Run>;
+const Batch = z.looseObject({ post: z.array(Run).nullish(), patch: z.array(Run).nullish() });
+
+const THREAD_KEYS = ["session_id", "thread_id", "conversation_id"];
+const SKIPPED_RUN_TYPES = new Set(["tool", "retriever", "embedding", "parser"]);
+
+export function isLangSmithRun(v: unknown): boolean {
+  return isRecord(v) && (typeof v.run_type === "string" || (("inputs" in v || "outputs" in v) && (typeof v.dotted_order === "string" || typeof v.trace_id === "string")));
+}
+
+export function isLangSmithBatch(v: unknown): boolean {
+  if (!isRecord(v) || !(Array.isArray(v.post) || Array.isArray(v.patch))) return false;
+  const runs = [...(Array.isArray(v.post) ? v.post : []), ...(Array.isArray(v.patch) ? v.patch : [])];
+  return runs.length === 0 || runs.some(isLangSmithRun) || runs.some((r) => isRecord(r) && "dotted_order" in r);
+}
+
+export function normalizeLangSmith(event: unknown): TraceFragment[] {
+  const runs = mergeRuns(readRuns(event));
+  const threadByTrace = new Map<string, string>();
+  for (const r of runs) {
+    const thread = threadOf(r);
+    const trace = idOf(r.trace_id);
+    if (thread !== undefined && trace !== undefined && !threadByTrace.has(trace)) threadByTrace.set(trace, thread);
+  }
+  const out: TraceFragment[] = [];
+  for (const run of runs) {
+    const fragment = runFragment(run, threadByTrace);
+    if (fragment !== null) out.push(fragment);
+  }
+  return out;
+}
+
+function readRuns(event: unknown): Run[] {
+  if (isRecord(event) && (Array.isArray(event.post) || Array.isArray(event.patch))) {
+    const batch = Batch.safeParse(event);
+    if (!batch.success) throw zodProblem("langsmith", batch.error);
+    return [...(batch.data.post ?? []), ...(batch.data.patch ?? [])];
+  }
+  const list = Array.isArray(event) ? event : [event];
+  const parsed = z.array(Run).safeParse(list);
+  if (!parsed.success) throw zodProblem("langsmith", parsed.error);
+  return parsed.data;
+}
+
+/** The run id; a JS SDK patch only has it as the last `dotted_order` segment (`<time>Z<id>`). */
+function runId(r: Run, i: number): string {
+  const id = str(r.id);
+  if (id !== undefined) return id;
+  const last = r.dotted_order?.split(".").pop();
+  const m = last === undefined ? null : /Z([0-9a-fA-F-]{32,36})$/.exec(last);
+  if (m?.[1] !== undefined) return m[1];
+  throw new NormalizeError("invalid_shape", `langsmith: run ${i} has neither id nor dotted_order`, "langsmith");
+}
+
+/** Post then patch of one run id fold into one run; the patch's values win, metadata merges. */
+function mergeRuns(runs: Run[]): (Run & { id: string })[] {
+  const byId = new Map<string, Run & { id: string }>();
+  runs.forEach((r, i) => {
+    const id = runId(r, i);
+    const prev = byId.get(id);
+    if (prev === undefined) {
+      byId.set(id, { ...r, id });
+      return;
+    }
+    const merged: Rec = { ...prev };
+    for (const [k, v] of Object.entries(r)) if (v !== undefined && v !== null) merged[k] = v;
+    const metadata = { ...(prev.extra?.metadata ?? {}), ...(r.extra?.metadata ?? {}) };
+    merged.extra = { ...(prev.extra ?? {}), ...(r.extra ?? {}), metadata };
+    // A Python patch sends `outputs` but not `inputs`; a post sends `outputs: {}`.
+    if (isEmpty(r.inputs)) merged.inputs = prev.inputs;
+    if (isEmpty(r.outputs)) merged.outputs = prev.outputs ?? r.outputs;
+    byId.set(id, { ...(merged as Run), id });
+  });
+  return [...byId.values()];
+}
+
+function isEmpty(v: unknown): boolean {
+  return v === undefined || v === null || (isRecord(v) && Object.keys(v).length === 0);
+}
+
+function threadOf(r: Run): string | undefined {
+  const md = r.extra?.metadata ?? {};
+  return firstString(...THREAD_KEYS.map((k) => md[k]));
+}
+
+function runFragment(run: Run & { id: string }, threadByTrace: Map<string, string>): TraceFragment | null {
+  const runType = str(run.run_type)?.toLowerCase();
+  if (runType !== undefined && SKIPPED_RUN_TYPES.has(runType)) return null;
+  const inputs = run.inputs;
+  const outputs = run.outputs;
+  const started = toIso(run.start_time);
+  const ended = toIso(run.end_time);
+  let input: NormalizedMessage[] | null;
+  let output: NormalizedMessage[] | null;
+  if (runType === "llm" || runType === undefined) {
+    input = isEmpty(inputs) ? null : readMessages(inputs, { defaultRole: "user" });
+    output = isEmpty(outputs) ? null : readMessages(outputs, { defaultRole: "assistant" });
+  } else {
+    input = isRecord(inputs) && inputs.messages !== undefined ? readMessages({ messages: inputs.messages }) : null;
+    output = isRecord(outputs) && outputs.messages !== undefined ? readMessages({ messages: outputs.messages }) : null;
+  }
+  const md = run.extra?.metadata ?? undefined;
+  const end = hasEndFlag(md ?? undefined, run);
+  if (input === null && output === null && !end) return null;
+  const outTime = ended ?? started;
+  const messages = [...(input ?? []), ...(output ?? []).map((m) => (m.timestamp !== undefined || outTime === undefined ? m : { ...m, timestamp: outTime }))];
+  const trace = idOf(run.trace_id);
+  const key = threadOf(run) ?? (trace !== undefined ? threadByTrace.get(trace) : undefined) ?? trace ?? run.id;
+  return {
+    source: "langsmith",
+    conversation_key: key,
+    fragment_id: run.id,
+    ...(trace !== undefined ? { trace_id: trace } : {}),
+    messages,
+    ...(started !== undefined ? { started_at: started } : {}),
+    ...(ended !== undefined ? { ended_at: ended } : {}),
+    metadata: runMetadata(run, md ?? undefined),
+    end,
+  };
+}
+
+function runMetadata(run: Run, md: Rec | undefined): ConversationMetadata {
+  const skip = new Set([...THREAD_KEYS, "app", "project", "environment"]);
+  const extra = scalarEntries(md, skip);
+  for (const k of Object.keys(extra)) if (k.startsWith("ls_")) delete extra[k];
+  return {
+    ...extra,
+    ...compact({
+      app: str(md?.app) ?? str(md?.app_name),
+      project: str(run.session_name) ?? str(md?.project),
+      environment: str(md?.environment) ?? str(md?.env),
+      model: str(md?.ls_model_name),
+    }),
+  };
+}

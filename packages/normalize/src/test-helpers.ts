@@ -1,0 +1,28 @@
+/** Test-only helpers (not exported from the package): where the shared fixtures live. */
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { stripJsonComments } from "./util.ts";
+
+/** CI clones the repo elsewhere with `shared/` copied beside it: always `<repo>/../shared/fixtures`. */
+export const FIXTURES_DIR = fileURLToPath(new URL("../../../../shared/fixtures/", import.meta.url));
+
+export function fixturePath(rel: string): string {
+  return `${FIXTURES_DIR}${rel}`;
+}
+
+export function readFixture(rel: string): unknown {
+  const text = readFileSync(fixturePath(rel), "utf8");
+  return JSON.parse(rel.endsWith(".jsonc") ? stripJsonComments(text) : text);
+}
+
+export function listFixtures(dir: string, filter: (name: string) => boolean = () => true): string[] {
+  return readdirSync(fixturePath(dir))
+    .filter(filter)
+    .sort()
+    .map((f) => `${dir}/${f}`);
+}
+
+/** Roles and texts only: what the judge reads. */
+export function rt(messages: { role: string; content: string }[]): [string, string][] {
+  return messages.map((m) => [m.role, m.content.trim()]);
+}
