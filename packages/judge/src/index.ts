@@ -1,0 +1,13 @@
+export { createJudgeClient, type JudgeCall, JudgeCallError, type JudgeClient, type JudgeClientOptions, readUsage, retryAfterMs } from "./client.ts";
+export { DEFAULT_PRICES, PricingTable, priceFor, TokenPrice, tokenCostUsd } from "./pricing.ts";
+export {
+  buildChatMessages,
+  estimatePromptTokens,
+  judgeMessages,
+  PROMPT_VERSION,
+  renderTranscript,
+  SYSTEM_PROMPT,
+  TRANSCRIPT_HEADER,
+  VERDICT_JSON_SCHEMA,
+} from "./prompt.ts";
+export { InvalidOutputError, parseVerdict } from "./verdict.ts";

@@ -1,0 +1,86 @@
+import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics, runAtLeastOnce } from "@tracesift/kafka";
+import { ingestMetrics } from "@tracesift/metrics";
+import { handleChunk } from "@tracesift/pipeline";
+import { createJudgeQueue, createRedis } from "@tracesift/queue";
+import { createLogger, createRegistry, parseEnv, redactConfig, Shutdown, startOpsServer } from "@tracesift/runtime";
+import { IngestEnv } from "./config.ts";
+
+const env = parseEnv(IngestEnv);
+const logger = createLogger({ service: "ingest", level: env.LOG_LEVEL });
+logger.info({ config: redactConfig(env) }, "starting");
+
+const shutdown = new Shutdown(logger, env.DRAIN_DEADLINE_MS);
+shutdown.onSignals();
+
+const registry = createRegistry("ingest");
+const metrics = ingestMetrics(registry);
+
+const kafka = createKafka(env, "tracesift-ingest", logger);
+await ensureTopics(kafka, [
+  ...env.INPUT_TOPICS.map((topic) => ({ topic, numPartitions: env.INPUT_PARTITIONS })),
+  { topic: env.OUTPUT_TOPIC },
+  { topic: env.DEAD_LETTER_TOPIC },
+]);
+
+const redis = createRedis(env.REDIS_URL, "producer");
+shutdown.add("redis", async () => {
+  await redis.quit();
+});
+const queue = createJudgeQueue(redis, env);
+shutdown.add("queue", () => queue.close());
+
+const kafkaProducer = createIdempotentProducer(kafka);
+await kafkaProducer.connect();
+shutdown.add("kafka producer", () => kafkaProducer.disconnect());
+const producer = new BatchingProducer(kafkaProducer);
+
+const consumer = kafka.consumer({
+  groupId: env.CONSUMER_GROUP,
+  // Must exceed the largest accepted event or the partition stalls on it.
+  maxBytesPerPartition: Math.max(env.MAX_EVENT_BYTES * 2, 10 * 1024 * 1024),
+  maxBytes: Math.max(env.MAX_EVENT_BYTES * 4, 50 * 1024 * 1024),
+});
+await consumer.connect();
+// Closed first: stop fetching, finish the chunk in hand, commit, leave the group.
+shutdown.add("kafka consumer", () => consumer.disconnect());
+
+await runAtLeastOnce({
+  consumer,
+  topics: env.INPUT_TOPICS,
+  fromBeginning: env.FROM_BEGINNING,
+  chunkSize: env.CHUNK_SIZE,
+  handle: async (messages, ctx) => {
+    const last = messages[messages.length - 1];
+    const totals = await handleChunk(messages, ctx.topic, ctx.partition, {
+      queue,
+      producer,
+      metrics,
+      outputTopic: env.OUTPUT_TOPIC,
+      deadLetterTopic: env.DEAD_LETTER_TOPIC,
+      maxEventBytes: env.MAX_EVENT_BYTES,
+      maxAttempts: env.JUDGE_MAX_ATTEMPTS,
+      priority: "live",
+      replay: "live",
+    });
+    if (last) metrics.consumerLag.set({ topic: ctx.topic, partition: String(ctx.partition) }, Number(ctx.highWatermark) - Number(last.offset) - 1);
+    logger.debug({ topic: ctx.topic, partition: ctx.partition, ...totals }, "chunk handled");
+  },
+});
+
+const ops = await startOpsServer({
+  port: env.METRICS_PORT,
+  registry,
+  readiness: [
+    { name: "redis", check: async () => void (await redis.ping()) },
+    {
+      name: "kafka",
+      check: async () => {
+        const admin = kafka.admin();
+        await admin.connect();
+        await admin.disconnect();
+      },
+    },
+  ],
+});
+shutdown.add("ops server", ops.close);
+logger.info({ topics: env.INPUT_TOPICS, group: env.CONSUMER_GROUP, metricsPort: ops.port }, "ingest running");

@@ -1,0 +1,41 @@
+import { PricingTable } from "@tracesift/judge";
+import { KafkaEnv } from "@tracesift/kafka";
+import { RedisEnv } from "@tracesift/queue";
+import { z } from "zod";
+
+const jsonOf = <T extends z.ZodType>(schema: T) =>
+  z.string().transform((s, ctx) => {
+    try {
+      const parsed = schema.safeParse(JSON.parse(s));
+      if (parsed.success) return parsed.data as z.infer<T>;
+      ctx.addIssue({ code: "custom", message: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
+    } catch {
+      ctx.addIssue({ code: "custom", message: "not valid JSON" });
+    }
+    return z.NEVER;
+  });
+
+export const WorkerEnv = KafkaEnv.extend(RedisEnv.shape).extend({
+  LOG_LEVEL: z.string().default("info"),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
+  OUTPUT_TOPIC: z.string().default("traces.judged"),
+  DEAD_LETTER_TOPIC: z.string().default("traces.dlq"),
+  JUDGE_BASE_URL: z.url().default("https://api.fireworks.ai/inference/v1"),
+  FIREWORKS_API_KEY: z.string().min(1, "FIREWORKS_API_KEY is required (any value works against the simulator)"),
+  JUDGE_MODEL: z.string().default("accounts/fireworks/models/qwen3p5-35b-a3b"),
+  JUDGE_CONCURRENCY: z.coerce.number().int().positive().default(16),
+  JUDGE_MAX_ATTEMPTS: z.coerce.number().int().positive().default(5),
+  JUDGE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+  JUDGE_MAX_TOKENS: z.coerce.number().int().positive().default(256),
+  JUDGE_RESPONSE_FORMAT: z.enum(["json_schema", "json_object"]).default("json_schema"),
+  /** Per-model USD per 1M tokens, e.g. {"accounts/me/models/judge":{"input":0.2,"output":0.2}}. */
+  JUDGE_PRICING: jsonOf(PricingTable).default({}),
+  /** Fleet-wide limits of JUDGE_MODEL; unset ones are learned from x-ratelimit headers or adapted from 429s. */
+  JUDGE_RPM: z.coerce.number().int().positive().optional(),
+  JUDGE_TPM: z.coerce.number().int().positive().optional(),
+  JUDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().optional(),
+  /** Share of every limit that backfill may not use, so live traffic keeps low latency during a replay. */
+  LIVE_RESERVE: z.coerce.number().min(0).max(0.9).default(0.2),
+  DRAIN_DEADLINE_MS: z.coerce.number().int().positive().default(30_000),
+});
+export type WorkerEnv = z.infer<typeof WorkerEnv>;

@@ -1,0 +1,108 @@
+import { createJudgeClient, estimatePromptTokens } from "@tracesift/judge";
+import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics } from "@tracesift/kafka";
+import { judgeMetrics } from "@tracesift/metrics";
+import { createRedis } from "@tracesift/queue";
+import { FleetRateLimiter } from "@tracesift/rate-limit";
+import { createLogger, createRegistry, parseEnv, redactConfig, Shutdown, startOpsServer } from "@tracesift/runtime";
+import { MetricsTime, Worker } from "bullmq";
+import { WorkerEnv } from "./config.ts";
+import { createProcessor } from "./processor.ts";
+
+const env = parseEnv(WorkerEnv);
+const logger = createLogger({ service: "judge-worker", level: env.LOG_LEVEL });
+logger.info({ config: redactConfig(env) }, "starting");
+
+const shutdown = new Shutdown(logger, env.DRAIN_DEADLINE_MS);
+shutdown.onSignals();
+
+const registry = createRegistry("judge-worker");
+const metrics = judgeMetrics(registry);
+
+const kafka = createKafka(env, "tracesift-judge-worker", logger);
+await ensureTopics(kafka, [{ topic: env.OUTPUT_TOPIC }, { topic: env.DEAD_LETTER_TOPIC }]);
+const kafkaProducer = createIdempotentProducer(kafka);
+await kafkaProducer.connect();
+shutdown.add("kafka producer", () => kafkaProducer.disconnect());
+const producer = new BatchingProducer(kafkaProducer);
+shutdown.add("pending results", () => producer.flush());
+
+const connection = createRedis(env.REDIS_URL, "worker");
+shutdown.add("redis", async () => {
+  await connection.quit();
+});
+
+const client = createJudgeClient({
+  baseURL: env.JUDGE_BASE_URL,
+  apiKey: env.FIREWORKS_API_KEY,
+  model: env.JUDGE_MODEL,
+  timeoutMs: env.JUDGE_TIMEOUT_MS,
+  maxTokens: env.JUDGE_MAX_TOKENS,
+  responseFormat: env.JUDGE_RESPONSE_FORMAT,
+});
+
+const limiter = new FleetRateLimiter({
+  redis: connection,
+  prefix: `${env.QUEUE_PREFIX}:ratelimit`,
+  model: env.JUDGE_MODEL,
+  limits: {
+    ...(env.JUDGE_RPM ? { rpm: env.JUDGE_RPM } : {}),
+    ...(env.JUDGE_TPM ? { tpm: env.JUDGE_TPM } : {}),
+    ...(env.JUDGE_MAX_IN_FLIGHT ? { maxInFlight: env.JUDGE_MAX_IN_FLIGHT } : {}),
+  },
+  liveReserve: env.LIVE_RESERVE,
+  // A slot must outlive the slowest call, or a slow call's slot is handed to another worker.
+  leaseTtlMs: env.JUDGE_TIMEOUT_MS + 30_000,
+});
+// A stop outlives replicas; restarting the fleet (after fixing the key or model id) is the fix,
+// so a starting worker clears it. If the cause remains, the first call stops the model again.
+const stoppedFor = await limiter.isStopped();
+if (stoppedFor) {
+  logger.warn({ model: env.JUDGE_MODEL, reason: stoppedFor }, "model was stopped; resuming calls");
+  await limiter.resume();
+}
+
+const processor = createProcessor(
+  {
+    client,
+    producer,
+    metrics,
+    logger,
+    pricing: env.JUDGE_PRICING,
+    outputTopic: env.OUTPUT_TOPIC,
+    deadLetterTopic: env.DEAD_LETTER_TOPIC,
+    limiter,
+  },
+  (job) => estimatePromptTokens(job.conversation) + env.JUDGE_MAX_TOKENS,
+);
+
+const worker = new Worker(env.JUDGE_QUEUE, processor, {
+  connection,
+  prefix: env.QUEUE_PREFIX,
+  concurrency: env.JUDGE_CONCURRENCY,
+  // Per-minute completion counts feed the collector's drain-time gauge.
+  metrics: { maxDataPoints: MetricsTime.ONE_HOUR },
+});
+worker.on("failed", (job, err) => {
+  if (job) logger.debug({ jobId: job.id, attemptsMade: job.attemptsMade, err: err.message }, "attempt failed");
+});
+worker.on("error", (err) => logger.error({ err }, "worker error"));
+// Registered last so it closes first: stop taking jobs and let in-flight ones finish.
+shutdown.add("worker", () => worker.close());
+
+const ops = await startOpsServer({
+  port: env.METRICS_PORT,
+  registry,
+  readiness: [
+    { name: "redis", check: async () => void (await connection.ping()) },
+    {
+      name: "kafka",
+      check: async () => {
+        const admin = kafka.admin();
+        await admin.connect();
+        await admin.disconnect();
+      },
+    },
+  ],
+});
+shutdown.add("ops server", ops.close);
+logger.info({ queue: env.JUDGE_QUEUE, concurrency: env.JUDGE_CONCURRENCY, model: env.JUDGE_MODEL, metricsPort: ops.port }, "judge worker running");
