@@ -1,0 +1,123 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createKafka, ensureTopics } from "@tracesift/kafka";
+import type { Logger } from "@tracesift/runtime";
+import { REPO_ROOT, type RunningService, startService, waitForHttp } from "./fleet.ts";
+import { type CollectedRecord, collectRecords, endOffsets } from "./results.ts";
+
+const SIM_PORT = 8787;
+
+/**
+ * The whole fleet on real Kafka and Redis: simulator (unless a Fireworks key is set), ingest and
+ * two judge workers as separate processes; sample conversations in, verdicts read back out.
+ */
+export async function runDemo(options: { logger: Logger; kafkaBrokers: string; redisUrl: string }): Promise<number> {
+  const { logger } = options;
+  const runId = randomBytes(3).toString("hex");
+  const logDir = join(REPO_ROOT, ".cache/demo", runId);
+  const topics = { input: "traces", output: "traces.judged", dlq: "traces.dlq" };
+  const realKey = process.env.FIREWORKS_API_KEY;
+  const common = {
+    KAFKA_BROKERS: options.kafkaBrokers,
+    REDIS_URL: options.redisUrl,
+    INPUT_TOPICS: topics.input,
+    OUTPUT_TOPIC: topics.output,
+    DEAD_LETTER_TOPIC: topics.dlq,
+    LOG_LEVEL: "info",
+  };
+  const judgeEnv = realKey
+    ? { FIREWORKS_API_KEY: realKey }
+    : { FIREWORKS_API_KEY: "sim-key", JUDGE_BASE_URL: `http://127.0.0.1:${SIM_PORT}/inference/v1` };
+
+  const kafka = createKafka({ KAFKA_BROKERS: options.kafkaBrokers, KAFKA_SSL: false }, "tracesift-demo", logger);
+  await ensureTopics(kafka, [{ topic: topics.input }, { topic: topics.output }, { topic: topics.dlq }]);
+
+  const services: RunningService[] = [];
+  try {
+    if (!realKey) {
+      const sim = startService({ service: "fireworks-sim", env: { SIM_PORT: String(SIM_PORT), SIM_LATENCY_MS: "150" }, logDir });
+      services.push(sim);
+      await waitForHttp(`http://127.0.0.1:${SIM_PORT}/_sim/stats`, 60_000, sim);
+    }
+    const ingest = startService({ service: "ingest", env: { ...common, METRICS_PORT: "9465" }, logDir });
+    services.push(ingest);
+    for (const [i, port] of [9466, 9467].entries()) {
+      services.push(
+        startService({
+          service: "judge-worker",
+          name: `judge-worker-${i + 1}`,
+          env: { ...common, ...judgeEnv, METRICS_PORT: String(port), JUDGE_CONCURRENCY: "4" },
+          logDir,
+        }),
+      );
+    }
+    await Promise.all(
+      services.filter((s) => s.name !== "fireworks-sim").map((s, i) => waitForHttp(`http://127.0.0.1:${9465 + i}/readyz`, 90_000, s)),
+    );
+    logger.info({ logDir, judge: realKey ? "Fireworks" : "simulator" }, "fleet is up");
+
+    const lines = readFileSync(join(REPO_ROOT, "services/cli/samples/demo.jsonl"), "utf8").split("\n").filter((l) => l.trim());
+    const events = lines.map((line, i) => {
+      try {
+        const parsed = JSON.parse(line) as { id?: unknown };
+        const id = `${typeof parsed.id === "string" ? parsed.id : `event-${i}`}-${runId}`;
+        return { key: id, value: JSON.stringify({ ...parsed, id }) };
+      } catch {
+        return { key: `malformed-${i}-${runId}`, value: line };
+      }
+    });
+
+    const admin = kafka.admin();
+    await admin.connect();
+    const from = await endOffsets(admin, [topics.output, topics.dlq]);
+    await admin.disconnect();
+
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    await producer.send({ topic: topics.input, acks: -1, messages: events });
+    await producer.disconnect();
+    logger.info({ events: events.length, topic: topics.input }, "sample events produced");
+
+    const keys = new Set(events.map((e) => e.key));
+    const mine = (r: CollectedRecord) => r.key !== null && keys.has(r.key);
+    const records = await collectRecords({
+      kafka,
+      outputTopic: topics.output,
+      deadLetterTopic: topics.dlq,
+      from,
+      groupId: `tracesift-demo-reader-${runId}`,
+      done: (rs) => new Set(rs.filter(mine).map((r) => r.key)).size >= keys.size,
+      timeoutMs: 120_000,
+    });
+    printTable(records.filter(mine), runId);
+    return 0;
+  } finally {
+    await Promise.all(services.map((s) => s.stop()));
+  }
+}
+
+function printTable(records: CollectedRecord[], runId: string): void {
+  const rows = records.map((r) => {
+    const id = (r.key ?? "").replace(`-${runId}`, "");
+    if (r.topic === "dlq") return [id, "dead-letter", r.letter.reason_code, r.letter.reason, "", ""];
+    const res = r.result;
+    if (res.status === "skipped") return [id, "skipped", res.skip_reason, "", "", ""];
+    return [
+      id,
+      "judged",
+      res.verdict.perceived_error ? "PERCEIVED ERROR" : "no error",
+      res.verdict.reason,
+      String(res.usage.total_tokens),
+      `$${res.cost_usd.toFixed(6)}`,
+    ];
+  });
+  const header = ["conversation", "status", "verdict", "reason", "tokens", "cost"];
+  const widths = header.map((h, i) => Math.min(70, Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length))));
+  const fmt = (r: string[]) => r.map((c, i) => c.slice(0, widths[i]).padEnd(widths[i] ?? 0)).join("  ");
+  console.log(`\n${fmt(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
+  for (const r of rows) console.log(fmt(r));
+  const judged = records.filter((r) => r.topic === "output" && r.result.status === "judged").length;
+  const cost = records.reduce((s, r) => s + (r.topic === "output" && r.result.status === "judged" ? r.result.cost_usd : 0), 0);
+  console.log(`\n${records.length} events: ${judged} judged, total cost $${cost.toFixed(6)}\n`);
+}

@@ -1,0 +1,72 @@
+/**
+ * Starts the fleet's services as child processes, exactly as they run in production (one process
+ * per service, configured by environment), for the demo, tests and benchmarks.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+
+export type ServiceName = "ingest" | "judge-worker" | "fireworks-sim" | "collector";
+
+export type RunningService = {
+  name: string;
+  child: ChildProcess;
+  logFile: string;
+  /** SIGTERM, then wait for exit; returns the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+};
+
+export function startService(options: {
+  service: ServiceName;
+  name?: string;
+  env: Record<string, string | undefined>;
+  logDir: string;
+}): RunningService {
+  const name = options.name ?? options.service;
+  mkdirSync(options.logDir, { recursive: true });
+  const logFile = join(options.logDir, `${name}.log`);
+  const log = createWriteStream(logFile, { flags: "a" });
+  const tsx = join(REPO_ROOT, "node_modules/.bin/tsx");
+  const child = spawn(tsx, [join(REPO_ROOT, "services", options.service, "src/main.ts")], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
+  return {
+    name,
+    child,
+    logFile,
+    exited,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Poll an HTTP endpoint until it answers 2xx: services are ready when their dependencies are. */
+export async function waitForHttp(url: string, timeoutMs = 60_000, service?: RunningService): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    if (service && service.child.exitCode !== null) {
+      throw new Error(`${service.name} exited with code ${service.child.exitCode}; see ${service.logFile}`);
+    }
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} not ready after ${timeoutMs} ms (${last})${service ? `; see ${service.logFile}` : ""}`);
+}
