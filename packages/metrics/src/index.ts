@@ -35,6 +35,7 @@ export function ingestMetrics(registry: Registry) {
       registers: [registry],
     }),
     deadLetters: deadLetterCounter(registry),
+    verdicts: verdictCounter(registry),
   };
 }
 export type IngestMetrics = ReturnType<typeof ingestMetrics>;
@@ -66,12 +67,7 @@ export function judgeMetrics(registry: Registry) {
       labelNames: ["model", "app", "priority"] as const,
       registers: [registry],
     }),
-    verdicts: new Counter({
-      name: "tracesift_verdicts_total",
-      help: "Results written, by app and verdict (perceived_error, no_error, skipped).",
-      labelNames: ["app", "verdict", "priority"] as const,
-      registers: [registry],
-    }),
+    verdicts: verdictCounter(registry),
     endToEnd: new Histogram({
       name: "tracesift_end_to_end_seconds",
       help: "From the trace event's Kafka timestamp to its result being written.",
@@ -126,6 +122,19 @@ export function queueMetrics(registry: Registry) {
   };
 }
 export type QueueMetrics = ReturnType<typeof queueMetrics>;
+
+/** Ingest writes the skipped results, workers the judged ones: both count into the same series. */
+function verdictCounter(registry: Registry) {
+  const name = "tracesift_verdicts_total";
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<"app" | "verdict" | "priority">;
+  return new Counter({
+    name,
+    help: "Results written, by app and verdict (perceived_error, no_error, skipped).",
+    labelNames: ["app", "verdict", "priority"] as const,
+    registers: [registry],
+  });
+}
 
 function deadLetterCounter(registry: Registry) {
   const name = "tracesift_dead_letters_total";

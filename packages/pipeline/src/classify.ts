@@ -1,31 +1,38 @@
+import { createHash } from "node:crypto";
 import type { KafkaMessage } from "@tracesift/kafka";
 import { headerString } from "@tracesift/kafka";
-import { isJudgeable, mergeFragments, NormalizeError, normalizeEvent, type TraceFragment } from "@tracesift/normalize";
+import { type FormatName, NormalizeError, normalizeEvent, type TraceFragment } from "@tracesift/normalize";
 import {
-  type Conversation,
-  conversationVersion,
+  type ConversationMetadata,
   type DeadLetter,
   type DeadLetterReason,
-  type JudgeJob,
-  type Priority,
   PROVENANCE_HEADER,
-  type SkippedResult,
   type SkipReason,
   type SourcePosition,
 } from "@tracesift/schemas";
 
-export type Outcome =
-  | { kind: "job"; format: string; job: JudgeJob }
-  | { kind: "skipped"; format: string; result: SkippedResult }
+/** What to do with one Kafka message: buffer its fragments, skip them, or dead-letter the event. */
+export type EventOutcome =
+  | { kind: "fragments"; format: string; fragments: TraceFragment[]; source: SourcePosition }
+  | { kind: "skipped"; format: string; fragments: TraceFragment[]; reason: SkipReason; source: SourcePosition }
   | { kind: "dead"; format: string; letter: DeadLetter };
 
-export type ClassifyOptions = { maxEventBytes: number; priority: Priority };
+export type Selection = {
+  /** Share of conversations judged, decided by a hash of the conversation key (replays decide the same). */
+  sampleRate: number;
+  includeApps: string[];
+  excludeApps: string[];
+  /** Every listed metadata key must have the listed value. */
+  requireMetadata: Record<string, string>;
+};
+
+export type ClassifyOptions = { maxEventBytes: number; format?: FormatName | undefined; selection: Selection };
 
 /**
- * Turns one Kafka message into what must happen to it. Never throws: whatever is wrong with an
- * event becomes a dead letter with a reason, so one bad event cannot stall its partition.
+ * Never throws: whatever is wrong with an event becomes a dead letter with a reason, so one bad
+ * event cannot stall its partition.
  */
-export function classifyMessage(message: KafkaMessage, topic: string, partition: number, options: ClassifyOptions): Outcome[] {
+export function classifyMessage(message: KafkaMessage, topic: string, partition: number, options: ClassifyOptions): EventOutcome[] {
   const source: SourcePosition = {
     topic,
     partition,
@@ -33,7 +40,7 @@ export function classifyMessage(message: KafkaMessage, topic: string, partition:
     event_time: new Date(Number(message.timestamp)).toISOString(),
   };
   const value = message.value;
-  const dead = (reason_code: DeadLetterReason, reason: string, format = "unknown"): Outcome[] => [
+  const dead = (reason_code: DeadLetterReason, reason: string, format = "unknown"): EventOutcome[] => [
     { kind: "dead", format, letter: deadLetter(message, source, reason_code, reason) },
   ];
   if (!value || value.length === 0) return dead("invalid_json", "empty message value");
@@ -48,55 +55,48 @@ export function classifyMessage(message: KafkaMessage, topic: string, partition:
   }
   let fragments: TraceFragment[];
   try {
-    fragments = normalizeEvent(event);
+    fragments = normalizeEvent(event, options.format ? { format: options.format } : {});
   } catch (err) {
-    if (err instanceof NormalizeError) return dead(err.code, err.message);
+    if (err instanceof NormalizeError) return dead(err.code, err.message, err.format);
     return dead("invalid_shape", `could not normalize: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (fragments.length === 0) return dead("invalid_shape", "event holds no conversation");
+  if (fragments.length === 0) return dead("invalid_shape", "event holds no LLM conversation (no chat spans, runs or messages)");
+  const format = fragments[0]?.source ?? "unknown";
 
   const ownTraffic = headerString(message.headers, PROVENANCE_HEADER) !== undefined;
-  const byKey = new Map<string, TraceFragment[]>();
-  for (const f of fragments) byKey.set(f.conversation_key, [...(byKey.get(f.conversation_key) ?? []), f]);
-
-  return [...byKey.values()].map((group) => {
-    const conversation = mergeFragments(group);
-    const format = conversation.source;
-    if (ownTraffic) return skipped(conversation, source, options.priority, "own_judge_call", format);
-    if (conversation.messages.length === 0) return skipped(conversation, source, options.priority, "empty", format);
-    if (!isJudgeable(conversation)) return skipped(conversation, source, options.priority, "no_user_reply", format);
-    const job: JudgeJob = {
-      conversation,
-      version: conversationVersion(conversation),
-      source,
-      priority: options.priority,
-      enqueued_at: new Date().toISOString(),
-    };
-    return { kind: "job", format, job };
-  });
+  const kept: TraceFragment[] = [];
+  const skipped = new Map<SkipReason, TraceFragment[]>();
+  for (const f of fragments) {
+    const reason = ownTraffic || isOwnCall(f.metadata) ? "own_judge_call" : selectionSkip(f, options.selection);
+    if (reason) skipped.set(reason, [...(skipped.get(reason) ?? []), f]);
+    else kept.push(f);
+  }
+  const outcomes: EventOutcome[] = [...skipped].map(([reason, fs]) => ({ kind: "skipped", format, fragments: fs, reason, source }));
+  if (kept.length > 0) outcomes.push({ kind: "fragments", format, fragments: kept, source });
+  return outcomes;
 }
 
-function skipped(conversation: Conversation, source: SourcePosition, priority: Priority, reason: SkipReason, format: string): Outcome {
-  const version = conversationVersion(conversation);
-  return {
-    kind: "skipped",
-    format,
-    result: {
-      schema_version: 1,
-      result_id: `${conversation.id}:${version.message_count}:${version.content_hash}:skipped`,
-      status: "skipped",
-      skip_reason: reason,
-      conversation_id: conversation.id,
-      conversation_version: version,
-      metadata: conversation.metadata,
-      source,
-      priority,
-      judged_at: new Date().toISOString(),
-    },
-  };
+/** The judge's own calls, when users trace their HTTP clients: never judge the judge. */
+function isOwnCall(metadata: ConversationMetadata): boolean {
+  const service = metadata["service.name"] ?? metadata.app;
+  return metadata["tracesift.origin"] !== undefined || (typeof service === "string" && service.startsWith("tracesift-"));
 }
 
-function deadLetter(message: KafkaMessage, source: SourcePosition, reason_code: DeadLetterReason, reason: string): DeadLetter {
+function selectionSkip(f: TraceFragment, s: Selection): SkipReason | null {
+  const app = f.metadata.app ?? "";
+  if (s.includeApps.length > 0 && !s.includeApps.includes(app)) return "filtered";
+  if (s.excludeApps.includes(app)) return "filtered";
+  for (const [k, v] of Object.entries(s.requireMetadata)) if (String(f.metadata[k]) !== v) return "filtered";
+  if (s.sampleRate < 1 && sampleBucket(f.conversation_key) >= s.sampleRate) return "sampled_out";
+  return null;
+}
+
+/** Uniform in [0, 1) from the conversation key: the same conversation is always in or out. */
+export function sampleBucket(key: string): number {
+  return createHash("sha256").update(key).digest().readUInt32BE(0) / 0x1_0000_0000;
+}
+
+export function deadLetter(message: KafkaMessage, source: SourcePosition, reason_code: DeadLetterReason, reason: string): DeadLetter {
   return {
     schema_version: 1,
     reason_code,

@@ -1,19 +1,37 @@
 /**
  * From Kafka events to judge jobs: the path live ingest and backfill replay share, so a replayed
  * event is treated exactly like a live one.
+ *
+ * event ─classify→ fragments ─assembler→ ready conversation ─emit→ job | skipped result | dead letter
  */
-import { type BatchingProducer, type KafkaMessage, type OutgoingRecord } from "@tracesift/kafka";
+import type { ConversationAssembler, ReadyConversation } from "@tracesift/assembly";
+import type { BatchingProducer, KafkaMessage, OutgoingRecord } from "@tracesift/kafka";
 import type { IngestMetrics } from "@tracesift/metrics";
+import { type FormatName, FormatName as FormatNameSchema, isJudgeable, mergeFragments, type TraceFragment } from "@tracesift/normalize";
 import { enqueueJudgeJobs } from "@tracesift/queue";
-import { type JudgeJob, type Priority, PROVENANCE_HEADER } from "@tracesift/schemas";
+import {
+  type Conversation,
+  conversationVersion,
+  type DeadLetter,
+  type JudgeJob,
+  type Priority,
+  PROVENANCE_HEADER,
+  type SkippedResult,
+  type SkipReason,
+  type SourcePosition,
+} from "@tracesift/schemas";
 import type { Queue } from "bullmq";
-import { classifyMessage, type Outcome } from "./classify.ts";
+import { z } from "zod";
+import { classifyMessage, type Selection } from "./classify.ts";
+import { type ConversationLimits, applyLimits } from "./limits.ts";
 
-export { classifyMessage, type Outcome } from "./classify.ts";
+export { classifyMessage, type EventOutcome, sampleBucket, type Selection } from "./classify.ts";
+export { applyLimits, type ConversationLimits } from "./limits.ts";
 
 export type PipelineOptions = {
   queue: Queue<JudgeJob>;
   producer: BatchingProducer;
+  assembler: ConversationAssembler;
   metrics: IngestMetrics;
   outputTopic: string;
   deadLetterTopic: string;
@@ -22,54 +40,214 @@ export type PipelineOptions = {
   priority: Priority;
   /** `replay` label value for metrics: "live" or a replay's name. */
   replay: string;
+  /** Per-topic format override; detection otherwise. */
+  topicFormats: Record<string, FormatName>;
+  /** Formats whose events are whole conversations (snapshots): judged at once, no idle wait. */
+  immediateFormats: ReadonlySet<string>;
+  selection: Selection;
+  limits: ConversationLimits;
 };
 
-export type ChunkTotals = { enqueued: number; skipped: number; deadLettered: number };
+export type Totals = { buffered: number; enqueued: number; skipped: number; deadLettered: number };
+
+const HEADERS = { [PROVENANCE_HEADER]: "ingest" };
 
 /**
- * Handle one chunk of one partition. Resolves only when every job is in Redis and every skipped
- * result and dead letter is acknowledged by Kafka: the caller may then commit the offsets.
+ * Handle one chunk of one partition. Resolves only when every fragment is in Redis, every ready
+ * job is enqueued and every record is acknowledged by Kafka: the caller may then commit offsets.
  */
-export async function handleChunk(
-  messages: KafkaMessage[],
-  topic: string,
-  partition: number,
-  options: PipelineOptions,
-): Promise<ChunkTotals> {
+export async function handleChunk(messages: KafkaMessage[], topic: string, partition: number, options: PipelineOptions): Promise<Totals> {
   const timer = options.metrics.batchDuration.startTimer();
-  const outcomes: Outcome[] = messages.flatMap((m) =>
-    classifyMessage(m, topic, partition, { maxEventBytes: options.maxEventBytes, priority: options.priority }),
-  );
-  const jobs: JudgeJob[] = [];
+  const totals: Totals = { buffered: 0, enqueued: 0, skipped: 0, deadLettered: 0 };
   const records: OutgoingRecord[] = [];
-  const headers = { [PROVENANCE_HEADER]: "ingest" };
-  for (const o of outcomes) {
-    if (o.kind === "job") jobs.push(o.job);
-    else if (o.kind === "skipped") {
-      records.push({ topic: options.outputTopic, key: o.result.conversation_id, value: JSON.stringify(o.result), headers });
-    } else {
-      records.push({
-        topic: options.deadLetterTopic,
-        key: o.letter.original_key,
-        value: JSON.stringify(o.letter),
-        headers: { ...headers, "tracesift-dlq-reason": o.letter.reason_code },
-      });
-    }
-  }
-  await Promise.all([enqueueJudgeJobs(options.queue, jobs, options.maxAttempts), options.producer.sendAll(records)]);
+  const items: { fragment: TraceFragment; source: SourcePosition; immediate: boolean }[] = [];
+  const count = (format: string, outcome: string) => options.metrics.events.inc({ topic, format, outcome, replay: options.replay });
 
-  const totals: ChunkTotals = { enqueued: 0, skipped: 0, deadLettered: 0 };
-  for (const o of outcomes) {
-    const outcome = o.kind === "job" ? "enqueued" : o.kind === "skipped" ? "skipped" : "dead_lettered";
-    options.metrics.events.inc({ topic, format: o.format, outcome, replay: options.replay });
-    if (o.kind === "job") totals.enqueued++;
-    else if (o.kind === "skipped") totals.skipped++;
-    else {
-      totals.deadLettered++;
-      options.metrics.deadLetters.inc({ stage: "ingest", reason: o.letter.reason_code });
+  for (const m of messages) {
+    for (const o of classifyMessage(m, topic, partition, {
+      maxEventBytes: options.maxEventBytes,
+      format: options.topicFormats[topic],
+      selection: options.selection,
+    })) {
+      if (o.kind === "dead") {
+        records.push(deadLetterRecord(o.letter, options));
+        totals.deadLettered++;
+        count(o.format, "dead_lettered");
+      } else if (o.kind === "skipped") {
+        for (const group of byConversation(o.fragments)) {
+          records.push(skippedRecord(mergeFragments(group), o.source, o.reason, options));
+        }
+        totals.skipped++;
+        count(o.format, "skipped");
+      } else {
+        const immediate = options.immediateFormats.has(o.format);
+        for (const fragment of o.fragments) items.push({ fragment, source: o.source, immediate });
+        totals.buffered++;
+        count(o.format, "buffered");
+      }
     }
   }
+  const [ready] = await Promise.all([options.assembler.add(items), options.producer.sendAll(records)]);
+  const emitted = await emitReady(ready, options);
+  totals.enqueued += emitted.enqueued;
+  totals.skipped += emitted.skipped;
+  totals.deadLettered += emitted.deadLettered;
   options.metrics.batchSize.observe(messages.length);
   timer();
   return totals;
+}
+
+/**
+ * Turn ready conversations into jobs or records, then ack them in the assembler. A version that
+ * was already emitted (a duplicate delivery after the verdict) produces nothing new.
+ */
+export async function emitReady(ready: ReadyConversation[], options: PipelineOptions): Promise<Totals> {
+  const totals: Totals = { buffered: 0, enqueued: 0, skipped: 0, deadLettered: 0 };
+  if (ready.length === 0) return totals;
+  const jobs: JudgeJob[] = [];
+  const records: OutgoingRecord[] = [];
+  for (const r of ready) {
+    if (r.previous === r.version.content_hash) continue;
+    const limited = applyLimits(r.conversation, options.limits);
+    if (limited.kind === "oversized") {
+      records.push(deadLetterRecord(oversizedLetter(r, limited.reason), options));
+      totals.deadLettered++;
+      continue;
+    }
+    const conversation = limited.conversation;
+    if (conversation.messages.length === 0 || !isJudgeable(conversation)) {
+      records.push(skippedRecord(conversation, r.source, conversation.messages.length === 0 ? "empty" : "no_user_reply", options));
+      totals.skipped++;
+      continue;
+    }
+    jobs.push({
+      conversation,
+      version: conversationVersion(conversation),
+      source: r.source,
+      priority: options.priority,
+      enqueued_at: new Date().toISOString(),
+    });
+    totals.enqueued++;
+  }
+  await Promise.all([enqueueJudgeJobs(options.queue, jobs, options.maxAttempts), options.producer.sendAll(records)]);
+  await Promise.all(ready.map((r) => options.assembler.ack(r)));
+  return totals;
+}
+
+/**
+ * Emit conversations whose idle window has passed, every `intervalMs`. Any ingest replica may run
+ * it: claims are atomic in Redis.
+ */
+export function startIdleSweep(options: PipelineOptions, intervalMs: number, onError: (err: unknown) => void) {
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  const tick = async () => {
+    for (;;) {
+      const ready = await options.assembler.claimDue(200);
+      if (ready.length === 0 || stopped) return;
+      await emitReady(ready, options);
+    }
+  };
+  const timer = setInterval(() => {
+    running = running.then(tick).catch(onError);
+  }, intervalMs);
+  return {
+    async stop(): Promise<void> {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+function byConversation(fragments: TraceFragment[]): TraceFragment[][] {
+  const groups = new Map<string, TraceFragment[]>();
+  for (const f of fragments) groups.set(f.conversation_key, [...(groups.get(f.conversation_key) ?? []), f]);
+  return [...groups.values()];
+}
+
+function skippedRecord(conversation: Conversation, source: SourcePosition, reason: SkipReason, options: PipelineOptions): OutgoingRecord {
+  const version = conversationVersion(conversation);
+  const result: SkippedResult = {
+    schema_version: 1,
+    result_id: `${conversation.id}:${version.message_count}:${version.content_hash}:skipped`,
+    status: "skipped",
+    skip_reason: reason,
+    conversation_id: conversation.id,
+    conversation_version: version,
+    metadata: conversation.metadata,
+    source,
+    priority: options.priority,
+    judged_at: new Date().toISOString(),
+  };
+  options.metrics.verdicts.inc({ app: conversation.metadata.app ?? "unknown", verdict: "skipped", priority: options.priority });
+  return { topic: options.outputTopic, key: conversation.id, value: JSON.stringify(result), headers: HEADERS };
+}
+
+function deadLetterRecord(letter: DeadLetter, options: PipelineOptions): OutgoingRecord {
+  options.metrics.deadLetters.inc({ stage: "ingest", reason: letter.reason_code });
+  return {
+    topic: options.deadLetterTopic,
+    key: letter.original_key,
+    value: JSON.stringify(letter),
+    headers: { ...HEADERS, "tracesift-dlq-reason": letter.reason_code },
+  };
+}
+
+function oversizedLetter(r: ReadyConversation, reason: string): DeadLetter {
+  return {
+    schema_version: 1,
+    reason_code: "oversized",
+    reason,
+    stage: "ingest",
+    source: r.source,
+    original_key: r.key,
+    // The conversation was assembled from many events; what a re-drive needs is the conversation.
+    original_base64: Buffer.from(JSON.stringify({ id: r.conversation.id, metadata: r.conversation.metadata, messages: r.conversation.messages })).toString("base64"),
+    conversation_id: r.conversation.id,
+    failed_at: new Date().toISOString(),
+  };
+}
+
+const KeyValueList = z.string().transform((s, ctx) => {
+  const out: Record<string, string> = {};
+  for (const pair of s.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) {
+      ctx.addIssue({ code: "custom", message: `expected key=value, got "${pair}"` });
+      return z.NEVER;
+    }
+    out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return out;
+});
+const List = z.string().transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
+
+/** Environment contract of the event → job path, shared by ingest and replay. */
+export const PipelineEnv = z.object({
+  /** Larger events are dead-lettered as `oversized` instead of being parsed. */
+  MAX_EVENT_BYTES: z.coerce.number().int().positive().default(4 * 1024 * 1024),
+  MAX_CONVERSATION_MESSAGES: z.coerce.number().int().positive().default(2000),
+  MAX_CONVERSATION_CHARS: z.coerce.number().int().positive().default(2_000_000),
+  TRIM_POLICY: z.enum(["none", "oldest-turns"]).default("none"),
+  JUDGE_MAX_ATTEMPTS: z.coerce.number().int().positive().default(5),
+  /** topic=format pairs, e.g. `spans=otel-genai`; other topics are detected per event. */
+  TOPIC_FORMATS: KeyValueList.pipe(z.record(z.string(), FormatNameSchema)).default({}),
+  /** Formats whose events carry whole conversations: judged at once instead of after the idle window. */
+  IMMEDIATE_FORMATS: List.default(["openai"]),
+  ASSEMBLY_MODE: z.enum(["idle", "per-turn"]).default("idle"),
+  IDLE_WINDOW_MS: z.coerce.number().int().nonnegative().default(5 * 60_000),
+  SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
+  INCLUDE_APPS: List.default([]),
+  EXCLUDE_APPS: List.default([]),
+  REQUIRE_METADATA: KeyValueList.default({}),
+});
+export type PipelineEnv = z.infer<typeof PipelineEnv>;
+
+export function selectionFromEnv(env: PipelineEnv): Selection {
+  return { sampleRate: env.SAMPLE_RATE, includeApps: env.INCLUDE_APPS, excludeApps: env.EXCLUDE_APPS, requireMetadata: env.REQUIRE_METADATA };
+}
+
+export function limitsFromEnv(env: PipelineEnv): ConversationLimits {
+  return { maxMessages: env.MAX_CONVERSATION_MESSAGES, maxChars: env.MAX_CONVERSATION_CHARS, trim: env.TRIM_POLICY };
 }

@@ -1,23 +1,25 @@
 import { KafkaEnv } from "@tracesift/kafka";
+import { PipelineEnv } from "@tracesift/pipeline";
 import { RedisEnv } from "@tracesift/queue";
 import { ListEnv } from "@tracesift/runtime";
 import { z } from "zod";
 
-export const IngestEnv = KafkaEnv.extend(RedisEnv.shape).extend({
-  LOG_LEVEL: z.string().default("info"),
-  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
-  INPUT_TOPICS: ListEnv.default(["traces"]),
-  INPUT_PARTITIONS: z.coerce.number().int().positive().default(3),
-  OUTPUT_TOPIC: z.string().default("traces.judged"),
-  DEAD_LETTER_TOPIC: z.string().default("traces.dlq"),
-  CONSUMER_GROUP: z.string().default("tracesift-ingest"),
-  /** Read a new group's topics from the start (true) or only new events (false). */
-  FROM_BEGINNING: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
-  /** Larger events are dead-lettered as `oversized` instead of being parsed. */
-  MAX_EVENT_BYTES: z.coerce.number().int().positive().default(4 * 1024 * 1024),
-  /** Events per Redis/Kafka round trip; offsets advance after each chunk. */
-  CHUNK_SIZE: z.coerce.number().int().positive().default(200),
-  JUDGE_MAX_ATTEMPTS: z.coerce.number().int().positive().default(5),
-  DRAIN_DEADLINE_MS: z.coerce.number().int().positive().default(30_000),
-});
+export const IngestEnv = KafkaEnv.extend(RedisEnv.shape)
+  .extend(PipelineEnv.shape)
+  .extend({
+    LOG_LEVEL: z.string().default("info"),
+    METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
+    INPUT_TOPICS: ListEnv.default(["traces"]),
+    INPUT_PARTITIONS: z.coerce.number().int().positive().default(3),
+    OUTPUT_TOPIC: z.string().default("traces.judged"),
+    DEAD_LETTER_TOPIC: z.string().default("traces.dlq"),
+    CONSUMER_GROUP: z.string().default("tracesift-ingest"),
+    /** Read a new group's topics from the start (true) or only new events (false). */
+    FROM_BEGINNING: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
+    /** Events per Redis/Kafka round trip; offsets advance after each chunk. */
+    CHUNK_SIZE: z.coerce.number().int().positive().default(200),
+    /** How often idle conversations are looked for. */
+    SWEEP_INTERVAL_MS: z.coerce.number().int().positive().default(1_000),
+    DRAIN_DEADLINE_MS: z.coerce.number().int().positive().default(30_000),
+  });
 export type IngestEnv = z.infer<typeof IngestEnv>;

@@ -1,6 +1,7 @@
 import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics, runAtLeastOnce } from "@tracesift/kafka";
 import { ingestMetrics } from "@tracesift/metrics";
-import { handleChunk } from "@tracesift/pipeline";
+import { ConversationAssembler } from "@tracesift/assembly";
+import { handleChunk, limitsFromEnv, type PipelineOptions, selectionFromEnv, startIdleSweep } from "@tracesift/pipeline";
 import { createJudgeQueue, createRedis } from "@tracesift/queue";
 import { createLogger, createRegistry, parseEnv, redactConfig, Shutdown, startOpsServer } from "@tracesift/runtime";
 import { IngestEnv } from "./config.ts";
@@ -34,6 +35,31 @@ await kafkaProducer.connect();
 shutdown.add("kafka producer", () => kafkaProducer.disconnect());
 const producer = new BatchingProducer(kafkaProducer);
 
+const assembler = new ConversationAssembler({
+  redis,
+  prefix: `${env.QUEUE_PREFIX}:assembly`,
+  idleMs: env.IDLE_WINDOW_MS,
+  mode: env.ASSEMBLY_MODE,
+});
+const pipeline: PipelineOptions = {
+  queue,
+  producer,
+  assembler,
+  metrics,
+  outputTopic: env.OUTPUT_TOPIC,
+  deadLetterTopic: env.DEAD_LETTER_TOPIC,
+  maxEventBytes: env.MAX_EVENT_BYTES,
+  maxAttempts: env.JUDGE_MAX_ATTEMPTS,
+  priority: "live",
+  replay: "live",
+  topicFormats: env.TOPIC_FORMATS,
+  immediateFormats: new Set(env.IMMEDIATE_FORMATS),
+  selection: selectionFromEnv(env),
+  limits: limitsFromEnv(env),
+};
+const sweep = startIdleSweep(pipeline, env.SWEEP_INTERVAL_MS, (err) => logger.error({ err }, "idle sweep failed"));
+shutdown.add("idle sweep", () => sweep.stop());
+
 const consumer = kafka.consumer({
   groupId: env.CONSUMER_GROUP,
   // Must exceed the largest accepted event or the partition stalls on it.
@@ -51,17 +77,7 @@ await runAtLeastOnce({
   chunkSize: env.CHUNK_SIZE,
   handle: async (messages, ctx) => {
     const last = messages[messages.length - 1];
-    const totals = await handleChunk(messages, ctx.topic, ctx.partition, {
-      queue,
-      producer,
-      metrics,
-      outputTopic: env.OUTPUT_TOPIC,
-      deadLetterTopic: env.DEAD_LETTER_TOPIC,
-      maxEventBytes: env.MAX_EVENT_BYTES,
-      maxAttempts: env.JUDGE_MAX_ATTEMPTS,
-      priority: "live",
-      replay: "live",
-    });
+    const totals = await handleChunk(messages, ctx.topic, ctx.partition, pipeline);
     if (last) metrics.consumerLag.set({ topic: ctx.topic, partition: String(ctx.partition) }, Number(ctx.highWatermark) - Number(last.offset) - 1);
     logger.debug({ topic: ctx.topic, partition: ctx.partition, ...totals }, "chunk handled");
   },
