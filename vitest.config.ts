@@ -2,6 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    env: { KAFKAJS_NO_PARTITIONER_WARNING: "1" },
     projects: [
       {
         test: {

@@ -1,5 +1,5 @@
 export { createJudgeClient, type JudgeCall, JudgeCallError, type JudgeClient, type JudgeClientOptions, readUsage, retryAfterMs } from "./client.ts";
-export { DEFAULT_PRICES, PricingTable, priceFor, TokenPrice, tokenCostUsd } from "./pricing.ts";
+export { callCostUsd, DEFAULT_PRICES, GpuHourPrice, Price, PricingTable, priceFor, TokenPrice, tokenCostUsd } from "./pricing.ts";
 export {
   buildChatMessages,
   estimatePromptTokens,

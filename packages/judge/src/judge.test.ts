@@ -76,3 +76,16 @@ describe("pricing", () => {
     expect(priceFor({ "*": { input: 1, output: 3 } }, "accounts/me/models/judge")).toEqual({ input: 1, output: 3 });
   });
 });
+
+describe("GPU-hour pricing", () => {
+  it("charges a call its share of the deployment's GPU time", async () => {
+    const { callCostUsd } = await import("./pricing.ts");
+    // $8/GPU-hour × 2 GPUs = $16/h; 1.8 s = 0.0005 h → $0.008 of deployment time, shared by 16 concurrent calls
+    const usd = callCostUsd({ prompt_tokens: 1, cached_prompt_tokens: 0, completion_tokens: 1, total_tokens: 2 }, 1_800, {
+      usd_per_gpu_hour: 8,
+      gpus: 2,
+      parallelism: 16,
+    });
+    expect(usd).toBeCloseTo((8 * 2 * 0.0005) / 16, 9);
+  });
+});

@@ -89,6 +89,12 @@ export function judgeMetrics(registry: Registry) {
       buckets: WAIT_BUCKETS,
       registers: [registry],
     }),
+    budgetPaused: new Gauge({
+      name: "tracesift_judge_budget_paused",
+      help: "1 while this priority's judging is paused because a cost budget is spent.",
+      labelNames: ["priority"] as const,
+      registers: [registry],
+    }),
     modelStopped: new Gauge({
       name: "tracesift_judge_model_stopped",
       help: "1 while calls to the model are stopped after a fatal error (bad key, unknown model).",

@@ -1,6 +1,7 @@
 import { PricingTable } from "@tracesift/judge";
 import { KafkaEnv } from "@tracesift/kafka";
 import { RedisEnv } from "@tracesift/queue";
+import { BoolEnv } from "@tracesift/runtime";
 import { z } from "zod";
 
 const jsonOf = <T extends z.ZodType>(schema: T) =>
@@ -36,6 +37,11 @@ export const WorkerEnv = KafkaEnv.extend(RedisEnv.shape).extend({
   JUDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().optional(),
   /** Share of every limit that backfill may not use, so live traffic keeps low latency during a replay. */
   LIVE_RESERVE: z.coerce.number().min(0).max(0.9).default(0.2),
+  /** Fleet-wide spend limits in USD per UTC hour / day; unset = no limit. */
+  COST_BUDGET_HOURLY_USD: z.coerce.number().positive().optional(),
+  COST_BUDGET_DAILY_USD: z.coerce.number().positive().optional(),
+  /** Once a budget is spent, also pause live judging (backfill always pauses first). */
+  BUDGET_PAUSES_LIVE: BoolEnv.default(false),
   DRAIN_DEADLINE_MS: z.coerce.number().int().positive().default(30_000),
 });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;

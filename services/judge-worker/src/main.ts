@@ -1,10 +1,13 @@
+import { setMaxListeners } from "node:events";
 import { createJudgeClient, estimatePromptTokens } from "@tracesift/judge";
 import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics } from "@tracesift/kafka";
 import { judgeMetrics } from "@tracesift/metrics";
 import { createRedis } from "@tracesift/queue";
 import { FleetRateLimiter } from "@tracesift/rate-limit";
+import { ResultIndex } from "@tracesift/result-index";
 import { createLogger, createRegistry, parseEnv, redactConfig, Shutdown, startOpsServer } from "@tracesift/runtime";
 import { MetricsTime, Worker } from "bullmq";
+import { CostBudget } from "./budget.ts";
 import { WorkerEnv } from "./config.ts";
 import { createProcessor } from "./processor.ts";
 
@@ -61,6 +64,9 @@ if (stoppedFor) {
   await limiter.resume();
 }
 
+const shuttingDown = new AbortController();
+// Every job in flight listens on it while waiting for capacity.
+setMaxListeners(env.JUDGE_CONCURRENCY * 2 + 10, shuttingDown.signal);
 const processor = createProcessor(
   {
     client,
@@ -71,6 +77,14 @@ const processor = createProcessor(
     outputTopic: env.OUTPUT_TOPIC,
     deadLetterTopic: env.DEAD_LETTER_TOPIC,
     limiter,
+    shutdownSignal: shuttingDown.signal,
+    index: new ResultIndex(connection, env.QUEUE_PREFIX),
+    budget: new CostBudget(connection, env.QUEUE_PREFIX, {
+      hourlyUsd: env.COST_BUDGET_HOURLY_USD,
+      dailyUsd: env.COST_BUDGET_DAILY_USD,
+      backfillShare: 1 - env.LIVE_RESERVE,
+      pauseLive: env.BUDGET_PAUSES_LIVE,
+    }),
   },
   (job) => estimatePromptTokens(job.conversation) + env.JUDGE_MAX_TOKENS,
 );
@@ -86,8 +100,13 @@ worker.on("failed", (job, err) => {
   if (job) logger.debug({ jobId: job.id, attemptsMade: job.attemptsMade, err: err.message }, "attempt failed");
 });
 worker.on("error", (err) => logger.error({ err }, "worker error"));
-// Registered last so it closes first: stop taking jobs and let in-flight ones finish.
-shutdown.add("worker", () => worker.close());
+// Registered last so it closes first: stop taking jobs and let in-flight ones finish; jobs still
+// waiting for rate-limit capacity are handed back at once.
+shutdown.add("worker", async () => {
+  const closing = worker.close();
+  shuttingDown.abort();
+  await closing;
+});
 
 const ops = await startOpsServer({
   port: env.METRICS_PORT,

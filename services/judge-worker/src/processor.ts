@@ -1,15 +1,17 @@
 import type { BatchingProducer } from "@tracesift/kafka";
 import {
+  callCostUsd,
   InvalidOutputError,
   JudgeCallError,
   type JudgeClient,
   PROMPT_VERSION,
   priceFor,
   type PricingTable,
-  tokenCostUsd,
 } from "@tracesift/judge";
 import type { JudgeMetrics } from "@tracesift/metrics";
 import type { FleetRateLimiter } from "@tracesift/rate-limit";
+import type { ResultIndex } from "@tracesift/result-index";
+import type { CostBudget } from "./budget.ts";
 import type { Logger } from "@tracesift/runtime";
 import {
   type DeadLetter,
@@ -31,6 +33,11 @@ export type ProcessorDeps = {
   deadLetterTopic: string;
   /** Fleet-wide pacing; absent means calls go out as fast as workers pick jobs. */
   limiter?: FleetRateLimiter;
+  /** Records what was judged, so replays skip it. */
+  index?: ResultIndex;
+  budget?: CostBudget;
+  /** Aborted when the worker shuts down: jobs waiting for the limiter give their slot back. */
+  shutdownSignal?: AbortSignal;
 };
 
 export function resultId(job: JudgeJob, model: string): string {
@@ -62,8 +69,23 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (job: Judge
 
     const stopped = await deps.limiter?.isStopped();
     if (stopped) return delay(job, token, 30_000, `model stopped: ${stopped}`);
+    const overBudgetMs = (await deps.budget?.blockedForMs(priority)) ?? 0;
+    metrics.budgetPaused.set({ priority }, overBudgetMs > 0 ? 1 : 0);
+    // Re-check at least once a minute: budgets can be raised without a restart of the window.
+    if (overBudgetMs > 0) return delay(job, token, Math.min(overBudgetMs, 60_000), "cost budget reached");
 
-    const lease = await deps.limiter?.acquire({ tokens: estimateTokens(data), priority });
+    let lease: Awaited<ReturnType<FleetRateLimiter["acquire"]>> | undefined;
+    try {
+      lease = await deps.limiter?.acquire({
+        tokens: estimateTokens(data),
+        priority,
+        ...(deps.shutdownSignal ? { signal: deps.shutdownSignal } : {}),
+      });
+    } catch (err) {
+      // Shutting down while waiting for capacity: hand the job back without spending an attempt.
+      if (deps.shutdownSignal?.aborted) return delay(job, token, 1, "worker shutting down");
+      throw err;
+    }
     if (lease) metrics.rateLimitWait.observe({ model, priority }, lease.waitedMs / 1000);
     const started = performance.now();
     try {
@@ -73,7 +95,8 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (job: Judge
       await lease?.settle({ actualTokens: call.usage.total_tokens });
       await deps.limiter?.onSuccess();
       await deps.limiter?.learnFromHeaders(call.headers);
-      const costUsd = recordUsage(call.usage, data);
+      const costUsd = recordUsage(call.usage, call.latencyMs, data);
+      await deps.budget?.record(costUsd);
       const result: JudgedResult = {
         schema_version: 1,
         result_id: resultId(data, model),
@@ -97,6 +120,7 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (job: Judge
         value: JSON.stringify(result),
         headers: { [PROVENANCE_HEADER]: "judge-worker" },
       });
+      await deps.index?.put(result);
       metrics.verdicts.inc({ app: appOf(data), verdict: call.verdict.perceived_error ? "perceived_error" : "no_error", priority });
       if (data.source.event_time) {
         metrics.endToEnd.observe({ priority }, Math.max(0, (Date.now() - Date.parse(data.source.event_time)) / 1000));
@@ -136,12 +160,12 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (job: Judge
     }
   };
 
-  function recordUsage(usage: TokenUsage, data: JudgeJob): number {
+  function recordUsage(usage: TokenUsage, latencyMs: number, data: JudgeJob): number {
     const { priority } = data;
     metrics.tokens.inc({ model, kind: "prompt", priority }, usage.prompt_tokens);
     metrics.tokens.inc({ model, kind: "cached_prompt", priority }, usage.cached_prompt_tokens);
     metrics.tokens.inc({ model, kind: "completion", priority }, usage.completion_tokens);
-    const usd = tokenCostUsd(usage, priceFor(deps.pricing, model));
+    const usd = callCostUsd(usage, latencyMs, priceFor(deps.pricing, model));
     metrics.cost.inc({ model, app: appOf(data), priority }, usd);
     return usd;
   }
