@@ -2,7 +2,10 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createKafka, ensureTopics } from "@tracesift/kafka";
-import type { Logger } from "@tracesift/runtime";
+import { KafkaEnv } from "@tracesift/kafka";
+import { RedisEnv } from "@tracesift/queue";
+import { type Logger, parseEnv } from "@tracesift/runtime";
+import type { Command } from "./main.ts";
 import { REPO_ROOT, type RunningService, startService, waitForHttp } from "./fleet.ts";
 import { type CollectedRecord, collectRecords, endOffsets } from "./results.ts";
 
@@ -121,3 +124,11 @@ function printTable(records: CollectedRecord[], runId: string): void {
   const cost = records.reduce((s, r) => s + (r.topic === "output" && r.result.status === "judged" ? r.result.cost_usd : 0), 0);
   console.log(`\n${records.length} events: ${judged} judged, total cost $${cost.toFixed(6)}\n`);
 }
+
+export const command: Command = {
+  summary: "run the fleet end to end on sample conversations and print their verdicts",
+  run: async ({ logger }) => {
+    const env = parseEnv(KafkaEnv.extend(RedisEnv.shape));
+    return runDemo({ logger, kafkaBrokers: env.KAFKA_BROKERS, redisUrl: env.REDIS_URL });
+  },
+};

@@ -1,25 +1,34 @@
-import { parseArgs } from "node:util";
-import { KafkaEnv } from "@tracesift/kafka";
-import { RedisEnv } from "@tracesift/queue";
-import { createLogger, parseEnv } from "@tracesift/runtime";
-import { runDemo } from "./demo.ts";
+/**
+ * The `tracesift` command line. Each command lives in its own module and is loaded on demand, so
+ * `tracesift normalize` does not pay for connecting to Kafka.
+ */
+import { createLogger } from "@tracesift/runtime";
 
-const USAGE = `tracesift <command> [options]
+export type CommandContext = { argv: string[]; logger: ReturnType<typeof createLogger> };
+export type Command = { summary: string; run: (ctx: CommandContext) => Promise<number> };
 
-Commands:
-  demo        run the fleet end to end on sample conversations and print their verdicts
-`;
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  demo: async () => (await import("./demo.ts")).command,
+};
 
-const env = parseEnv(KafkaEnv.extend(RedisEnv.shape));
-const logger = createLogger({ service: "cli", level: process.env.LOG_LEVEL ?? "info" });
-const { positionals } = parseArgs({ allowPositionals: true, strict: false });
-const command = positionals[0];
+function usage(): string {
+  return `tracesift <command> [options]\n\nCommands:\n${Object.keys(COMMANDS)
+    .map((c) => `  ${c}`)
+    .join("\n")}\n\nRun "tracesift <command> --help" for a command's options.\n`;
+}
 
-switch (command) {
-  case "demo":
-    process.exitCode = await runDemo({ logger, kafkaBrokers: env.KAFKA_BROKERS, redisUrl: env.REDIS_URL });
-    break;
-  default:
-    process.stderr.write(USAGE);
-    process.exitCode = command ? 2 : 0;
+const [name, ...argv] = process.argv.slice(2);
+const load = name ? COMMANDS[name] : undefined;
+if (!load) {
+  process.stderr.write(usage());
+  process.exitCode = name && name !== "--help" ? 2 : 0;
+} else {
+  const logger = createLogger({ service: `cli-${name}`, level: process.env.LOG_LEVEL ?? "info" });
+  try {
+    process.exitCode = await (await load()).run({ argv, logger });
+  } catch (err) {
+    // Expected failures (bad arguments, bad config) print one line; anything else keeps its stack.
+    process.stderr.write(`tracesift ${name}: ${err instanceof Error && err.name === "UsageError" ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  }
 }
