@@ -51,8 +51,9 @@ export function decodeAttributes(attrs: unknown): Rec | string {
 export function flatten(attrs: Rec, prefixes: readonly string[]): Rec {
   const out: Rec = {};
   const walk = (key: string, v: unknown, depth: number) => {
-    if (depth < 12 && Array.isArray(v)) v.forEach((x, i) => walk(`${key}.${i}`, x, depth + 1));
-    else if (depth < 12 && isRecord(v)) for (const [k, x] of Object.entries(v)) walk(`${key}.${k}`, x, depth + 1);
+    if (depth < 12 && Array.isArray(v)) {
+      for (const [i, x] of v.entries()) walk(`${key}.${i}`, x, depth + 1);
+    } else if (depth < 12 && isRecord(v)) for (const [k, x] of Object.entries(v)) walk(`${key}.${k}`, x, depth + 1);
     else out[key] = v;
   };
   for (const [k, v] of Object.entries(attrs)) {

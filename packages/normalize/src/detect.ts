@@ -28,11 +28,14 @@ function detect(event: unknown): FormatName | null {
     return null;
   }
   if (!isRecord(event)) return null;
-  if (isLangfuseEvent(event)) return "langfuse";
-  if (isLangSmithBatch(event) || isLangSmithRun(event)) return "langsmith";
-  if (Array.isArray(event.resourceSpans)) return flavorOf(otlpAttributes(event.resourceSpans));
+  // The container keys alone decide: a broken container should fail as that format's invalid
+  // shape, naming what is wrong, rather than as an unknown format.
+  if (isLangfuseEvent(event) || ("trace" in event && "observations" in event)) return "langfuse";
+  if (isLangSmithBatch(event) || isLangSmithRun(event) || ("post" in event && "patch" in event)) return "langsmith";
+  if ("resourceSpans" in event) return flavorOf(Array.isArray(event.resourceSpans) ? otlpAttributes(event.resourceSpans) : []);
+  if ("resourceLogs" in event) return "otel-genai";
   if (Array.isArray(event.spans) && event.spans.every(isRecord)) return flavorOf(event.spans.map((s) => attrsOf(s)));
-  if (looksLikeSpan(event)) return flavorOf([attrsOf(event)]);
+  if (looksLikeSpan(event) || (isRecord(event.attributes) && isAttributeMap(event.attributes))) return flavorOf([attrsOf(event)]);
   if (isOpenAiEvent(event)) return "openai";
   if (isAttributeMap(event)) return spanFlavor(event);
   return null;

@@ -42,8 +42,11 @@ const MAX_DEPTH = 8;
 export function toMessages(payload: unknown, opts: ToMessagesOptions = {}): NormalizedMessage[] {
   const read = readMessages(payload, opts);
   if (read !== null) return read;
-  // A JSON string that is not a message payload is still what was said (e.g. a structured answer).
-  if (typeof payload === "string") return finish([textMessage(opts.defaultRole ?? "user", payload)], opts.timestamp);
+  // JSON that is no message payload: from a model it is still its answer (structured output);
+  // on the input side it is framework state (runner kwargs), not something a person typed.
+  if (typeof payload === "string" && (opts.defaultRole === "assistant" || !looksLikeJson(payload))) {
+    return finish([textMessage(opts.defaultRole ?? "user", payload)], opts.timestamp);
+  }
   return [];
 }
 
@@ -58,11 +61,6 @@ export function readMessages(payload: unknown, opts: ToMessagesOptions = {}): No
     return null;
   }
   return raw === null ? null : finish(raw, opts.timestamp);
-}
-
-/** Parse the content of one message (string, parts, blocks) into text, for adapters. */
-export function contentText(content: unknown): string {
-  return joinPieces(contentPieces(content, { role: "user", output: false, depth: 0 }));
 }
 
 function finish(raw: RawMessage[], timestamp: string | undefined): NormalizedMessage[] {
@@ -108,10 +106,15 @@ function parseString(s: string, ctx: Ctx, top: boolean): RawMessage[] | null {
   const parsed = maybeJson(s);
   if (parsed !== s) return parseAny(parsed, deeper(ctx), false);
   const t = s.trim();
-  if (t.startsWith("{") || t.startsWith("[")) return null; // broken JSON is not a message
+  if (looksLikeJson(t)) return null; // broken (often truncated) JSON is not a message
   // Some SDKs (autogen, agno via Langfuse) flatten a chat into "role: text" lines.
   if (top && TRANSCRIPT_START.test(t)) return parseTranscript(t);
   return [textMessage(ctx.role, s)];
+}
+
+/** JSON structure, as opposed to text that happens to open with a bracket ("[urgent] …"). */
+function looksLikeJson(s: string): boolean {
+  return /^\s*(\{\s*("|\}|$)|\[\s*([[{"\d\]-]|true|false|null|$))/.test(s);
 }
 
 function parseTranscript(t: string): RawMessage[] {
@@ -378,6 +381,7 @@ function containerObject(o: Rec, ctx: Ctx): RawMessage[] | null {
   else if (typeof o.prompt === "string") body = [textMessage("user", o.prompt)];
   else if (Array.isArray(o.prompt) && o.prompt.every((p) => typeof p === "string")) body = o.prompt.map((p) => textMessage("user", p));
   else if (Array.isArray(o.prompts) && o.prompts.every((p) => typeof p === "string")) body = o.prompts.map((p) => textMessage("user", p));
+  else if (isRecord(o.new_message) || isRecord(o.newMessage)) body = parseContentValue(o.new_message ?? o.newMessage, next); // Google ADK runner
   if (body !== null || system.length > 0) return [...system, ...(body ?? [])];
 
   // Single-answer wrappers: ADK LlmResponse {content:{role:"model",parts}}, choice-like

@@ -1,14 +1,14 @@
 /**
  * Span containers shared by `otel-genai` and `openinference`: OTLP JSON as the Collector's Kafka
- * exporter writes it (`otlp_json`), SDK span dumps (OTel JS ReadableSpan, Python `to_json`,
+ * exporter writes it (`otlp_json`: traces, and logs for event-based GenAI instrumentations), SDK span dumps (OTel JS ReadableSpan, Python `to_json`,
  * any-agent traces), a single span, or a bare attribute map. Everything becomes `Span`, and
  * spans become fragments here once a format has said which messages a span holds.
  */
 import type { ConversationMetadata } from "@tracesift/schemas";
 import { z } from "zod";
-import { decodeAttributes } from "./attributes.ts";
+import { decodeAnyValue, decodeAttributes } from "./attributes.ts";
 import { type FormatName, NormalizeError, type NormalizedMessage, type TraceFragment } from "./types.ts";
-import { compact, hasEndFlag, idOf, isRecord, type Rec, scalar, serviceName, shortHash, str, toIso } from "./util.ts";
+import { compact, hasEndFlag, idOf, isRecord, maxIso, minIso, type Rec, scalar, serviceName, shortHash, str, toIso } from "./util.ts";
 
 export interface SpanEvent {
   name: string;
@@ -57,6 +57,20 @@ const ResourceSpans = z.looseObject({
   instrumentationLibrarySpans: z.array(ScopeSpans).optional(),
 });
 const Otlp = z.looseObject({ resourceSpans: z.array(ResourceSpans) });
+const LogRecord = z.looseObject({
+  traceId: z.string().optional(),
+  spanId: z.string().optional(),
+  eventName: z.string().optional(),
+  attributes: z.array(z.unknown()).optional(),
+});
+const OtlpLogs = z.looseObject({
+  resourceLogs: z.array(
+    z.looseObject({
+      resource: z.looseObject({ attributes: z.array(z.unknown()).optional() }).optional(),
+      scopeLogs: z.array(z.looseObject({ logRecords: z.array(LogRecord).optional() })).optional(),
+    }),
+  ),
+});
 const GenericSpan = z.looseObject({
   name: z.string().optional(),
   attributes: AttrList.optional(),
@@ -82,12 +96,13 @@ export function isAttributeMap(v: unknown): v is Rec {
 /** All spans of an event, or `null` if the event is no span container at all. */
 export function readSpans(event: unknown, format: FormatName): Span[] | null {
   if (isRecord(event) && "resourceSpans" in event) return readOtlp(event, format);
-  if (isRecord(event) && Array.isArray(event.spans)) return event.spans.map((s, i) => readGenericSpan(s, `spans.${i}`, format, {}));
+  if (isRecord(event) && "resourceLogs" in event) return readOtlpLogs(event, format);
+  if (isRecord(event) && Array.isArray(event.spans)) return event.spans.map((s, i) => readGenericSpan(s, `spans.${i}`, format));
   if (Array.isArray(event) && event.length > 0 && event.every(looksLikeSpan)) {
-    return event.map((s, i) => readGenericSpan(s, String(i), format, {}));
+    return event.map((s, i) => readGenericSpan(s, String(i), format));
   }
   if (looksLikeSpan(event) || (isRecord(event) && isRecord(event.attributes) && !("observations" in event))) {
-    return [readGenericSpan(event, "span", format, {})];
+    return [readGenericSpan(event, "span", format)];
   }
   if (isAttributeMap(event)) return [{ attributes: event, events: [], resource: {}, where: "attributes" }];
   return null;
@@ -124,13 +139,52 @@ function readOtlp(event: Rec, format: FormatName): Span[] {
   return out;
 }
 
+/**
+ * Newer GenAI instrumentations emit the per-message events as log records (the Collector's logs
+ * pipeline) rather than span events. Records of one span become that span's events again; the
+ * event body (an AnyValue) is what a span event carries in its attributes.
+ */
+function readOtlpLogs(event: Rec, format: FormatName): Span[] {
+  const parsed = OtlpLogs.safeParse(event);
+  if (!parsed.success) throw zodProblem(format, parsed.error);
+  const bySpan = new Map<string, Span>();
+  for (const [ri, rl] of parsed.data.resourceLogs.entries()) {
+    const resource = attrsOrThrow(rl.resource?.attributes, `resourceLogs.${ri}.resource`, format);
+    for (const [si, sl] of (rl.scopeLogs ?? []).entries()) {
+      for (const [li, rec] of (sl.logRecords ?? []).entries()) {
+        const where = `resourceLogs.${ri}.scopeLogs.${si}.logRecords.${li}`;
+        const attributes = attrsOrThrow(rec.attributes, where, format);
+        const name = rec.eventName ?? str(attributes["event.name"]) ?? "";
+        if (!name.startsWith("gen_ai.")) continue;
+        const time = toIso(rec.timeUnixNano) ?? toIso(rec.observedTimeUnixNano);
+        const traceId = idOf(rec.traceId);
+        const spanId = idOf(rec.spanId);
+        const key = `${traceId ?? ""}/${spanId ?? where}`;
+        let span = bySpan.get(key);
+        if (span === undefined) {
+          span = { traceId, spanId, attributes: {}, events: [], resource, where };
+          bySpan.set(key, span);
+        }
+        const body = decodeAnyValue(rec.body);
+        span.events.push({ name, time, attributes: body === undefined ? attributes : { ...attributes, body } });
+        span.start = minIso(span.start, time);
+        span.end = maxIso(span.end, time);
+        for (const k of ["gen_ai.conversation.id", "session.id", "gen_ai.request.model", "gen_ai.response.model"]) {
+          if (attributes[k] !== undefined && span.attributes[k] === undefined) span.attributes[k] = attributes[k];
+        }
+      }
+    }
+  }
+  return [...bySpan.values()];
+}
+
 function attrsOrThrow(attrs: unknown, where: string, format: FormatName): Rec {
   const decoded = decodeAttributes(attrs);
   if (typeof decoded === "string") throw new NormalizeError("invalid_shape", `${format}: ${where}: ${decoded}`, format);
   return decoded;
 }
 
-function readGenericSpan(raw: unknown, where: string, format: FormatName, resource: Rec): Span {
+function readGenericSpan(raw: unknown, where: string, format: FormatName): Span {
   const parsed = GenericSpan.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -139,7 +193,7 @@ function readGenericSpan(raw: unknown, where: string, format: FormatName, resour
   }
   const s = parsed.data;
   const ctx = isRecord(s.spanContext) ? s.spanContext : isRecord(s.context) ? s.context : {};
-  const res = isRecord(s.resource) ? attrsOrThrow(s.resource.attributes, `${where}.resource`, format) : resource;
+  const res = isRecord(s.resource) ? attrsOrThrow(s.resource.attributes, `${where}.resource`, format) : {};
   const events: SpanEvent[] = [];
   for (const [i, ev] of (s.events ?? []).entries()) {
     if (!isRecord(ev)) throw new NormalizeError("invalid_shape", `${format}: ${where}.events.${i}: not an object`, format);

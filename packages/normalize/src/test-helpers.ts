@@ -1,7 +1,6 @@
 /** Test-only helpers (not exported from the package): where the shared fixtures live. */
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { stripJsonComments } from "./util.ts";
 
 /** CI clones the repo elsewhere with `shared/` copied beside it: always `<repo>/../shared/fixtures`. */
 export const FIXTURES_DIR = fileURLToPath(new URL("../../../../shared/fixtures/", import.meta.url));
@@ -25,4 +24,27 @@ export function listFixtures(dir: string, filter: (name: string) => boolean = ()
 /** Roles and texts only: what the judge reads. */
 export function rt(messages: { role: string; content: string }[]): [string, string][] {
   return messages.map((m) => [m.role, m.content.trim()]);
+}
+
+/** JSONC (the semconv examples have `//` comments): drop comment lines outside strings. */
+function stripJsonComments(text: string): string {
+  let out = "";
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      out += c;
+      if (c === "\\") {
+        out += text[i + 1] ?? "";
+        i++;
+      } else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+      out += c;
+    } else if (c === "/" && text[i + 1] === "/") {
+      while (i < text.length && text[i] !== "\n") i++;
+      out += "\n";
+    } else out += c;
+  }
+  return out;
 }

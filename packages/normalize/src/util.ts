@@ -48,29 +48,6 @@ export function parseJson(text: string): JsonResult {
   }
 }
 
-/** JSONC (the semconv examples have `//` comments): drop comment lines outside strings. */
-export function stripJsonComments(text: string): string {
-  let out = "";
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      out += c;
-      if (c === "\\") {
-        out += text[i + 1] ?? "";
-        i++;
-      } else if (c === '"') inString = false;
-    } else if (c === '"') {
-      inString = true;
-      out += c;
-    } else if (c === "/" && text[i + 1] === "/") {
-      while (i < text.length && text[i] !== "\n") i++;
-      out += "\n";
-    } else out += c;
-  }
-  return out;
-}
-
 const MIN_MS = Date.UTC(1990, 0, 1);
 const MAX_MS = Date.UTC(2200, 0, 1);
 

@@ -128,7 +128,8 @@ function runFragment(run: Run & { id: string }, threadByTrace: Map<string, strin
   const end = hasEndFlag(md ?? undefined, run);
   if (input === null && output === null && !end) return null;
   const outTime = ended ?? started;
-  const messages = [...(input ?? []), ...(output ?? []).map((m) => (m.timestamp !== undefined || outTime === undefined ? m : { ...m, timestamp: outTime }))];
+  const fresh = afterOverlap(input ?? [], output ?? []);
+  const messages = [...(input ?? []), ...fresh.map((m) => (m.timestamp !== undefined || outTime === undefined ? m : { ...m, timestamp: outTime }))];
   const trace = idOf(run.trace_id);
   const key = threadOf(run) ?? (trace !== undefined ? threadByTrace.get(trace) : undefined) ?? trace ?? run.id;
   return {
@@ -142,6 +143,17 @@ function runFragment(run: Run & { id: string }, threadByTrace: Map<string, strin
     metadata: runMetadata(run, md ?? undefined),
     end,
   };
+}
+
+/** Graph/chain runs output the whole state, input included: only what follows it is new. */
+function afterOverlap(input: NormalizedMessage[], output: NormalizedMessage[]): NormalizedMessage[] {
+  const same = (x: NormalizedMessage | undefined, y: NormalizedMessage | undefined) => x !== undefined && y !== undefined && x.role === y.role && x.content === y.content;
+  for (let k = Math.min(input.length, output.length); k > 0; k--) {
+    let match = true;
+    for (let i = 0; i < k && match; i++) match = same(input[input.length - k + i], output[i]);
+    if (match) return output.slice(k);
+  }
+  return output;
 }
 
 function runMetadata(run: Run, md: Rec | undefined): ConversationMetadata {

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { readMessages } from "../messages.ts";
 import { zodProblem } from "../spans.ts";
 import { NormalizeError, type TraceFragment } from "../types.ts";
-import { compact, firstString, hasEndFlag, isRecord, type Rec, scalarEntries, shortHash, str, toIso } from "../util.ts";
+import { compact, firstString, hasEndFlag, isRecord, scalarEntries, shortHash, str, toIso } from "../util.ts";
 
 const Id = z.union([z.string().min(1), z.number()]);
 const Event = z.looseObject({
@@ -22,8 +22,12 @@ const Event = z.looseObject({
   conversation_end: z.boolean().nullish(),
 });
 
+/**
+ * A `messages` key next to an id claims the openai format even when the list is broken, so the
+ * dead letter names the real problem ("messages: expected array") instead of "unknown format".
+ */
 export function isOpenAiEvent(v: unknown): boolean {
-  return isRecord(v) && Array.isArray(v.messages) && ["id", "conversation_id", "thread_id", "session_id"].some((k) => k in v);
+  return isRecord(v) && "messages" in v && ["id", "conversation_id", "thread_id", "session_id"].some((k) => k in v);
 }
 
 export function normalizeOpenAi(event: unknown): TraceFragment[] {

@@ -41,20 +41,16 @@ function indexedMessages(a: Rec, prefix: string, role: "user" | "assistant"): No
   return toMessages(msgs, { defaultRole: role });
 }
 
-interface OiMessage {
-  role: unknown;
-  content: unknown;
-  tool_calls?: unknown[];
-}
-
-function oiMessage(r: Rec): OiMessage {
+/**
+ * One `message.*` record as a chat message. Tool calls need no translation: a message that has
+ * nothing but `message.tool_calls.*` has no text and drops out like any tool-call-only message.
+ */
+function oiMessage(r: Rec): { role: unknown; content: unknown } {
   const contents = collectIndexed(r, "message.contents").map((c) => {
     const type = str(c["message_content.type"]) ?? "text";
     return type === "text" ? { type, text: c["message_content.text"] } : { type };
   });
-  const hasToolCalls = Object.keys(r).some((k) => k.startsWith("message.tool_calls.") || k.startsWith("message.function_call"));
-  const content = r["message.content"] ?? (contents.length > 0 ? contents : null);
-  return { role: r["message.role"], content, ...(hasToolCalls ? { tool_calls: [{}] } : {}) };
+  return { role: r["message.role"], content: r["message.content"] ?? (contents.length > 0 ? contents : null) };
 }
 
 /** `llm.prompts`: completion-style prompts, as a list of strings or `llm.prompts.N.prompt.text`. */
