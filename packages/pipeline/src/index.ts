@@ -9,10 +9,12 @@ import type { BatchingProducer, KafkaMessage, OutgoingRecord } from "@tracesift/
 import type { IngestMetrics } from "@tracesift/metrics";
 import { type FormatName, FormatName as FormatNameSchema, isJudgeable, mergeFragments, type TraceFragment } from "@tracesift/normalize";
 import { enqueueJudgeJobs } from "@tracesift/queue";
+import type { ResultIndex } from "@tracesift/result-index";
 import {
   type Conversation,
   conversationVersion,
   type DeadLetter,
+  type JudgeIdentity,
   type JudgeJob,
   type Priority,
   PROVENANCE_HEADER,
@@ -46,9 +48,16 @@ export type PipelineOptions = {
   immediateFormats: ReadonlySet<string>;
   selection: Selection;
   limits: ConversationLimits;
+  /** Replays: conversations this judge already judged are not enqueued again. */
+  skipJudged?: { index: ResultIndex; judge: JudgeIdentity } | undefined;
+  /** Replays with --force: a distinct job id so BullMQ does not dedupe against the earlier job. */
+  jobIdSuffix?: string | undefined;
+  /** Called with every job enqueued (replays wait for them and total their cost). */
+  onEnqueued?: ((jobs: JudgeJob[]) => void) | undefined;
 };
 
-export type Totals = { buffered: number; enqueued: number; skipped: number; deadLettered: number };
+export type Totals = { buffered: number; enqueued: number; skipped: number; alreadyJudged: number; deadLettered: number };
+const zeroTotals = (): Totals => ({ buffered: 0, enqueued: 0, skipped: 0, alreadyJudged: 0, deadLettered: 0 });
 
 const HEADERS = { [PROVENANCE_HEADER]: "ingest" };
 
@@ -58,7 +67,7 @@ const HEADERS = { [PROVENANCE_HEADER]: "ingest" };
  */
 export async function handleChunk(messages: KafkaMessage[], topic: string, partition: number, options: PipelineOptions): Promise<Totals> {
   const timer = options.metrics.batchDuration.startTimer();
-  const totals: Totals = { buffered: 0, enqueued: 0, skipped: 0, deadLettered: 0 };
+  const totals = zeroTotals();
   const records: OutgoingRecord[] = [];
   const items: { fragment: TraceFragment; source: SourcePosition; immediate: boolean }[] = [];
   const count = (format: string, outcome: string) => options.metrics.events.inc({ topic, format, outcome, replay: options.replay });
@@ -91,6 +100,7 @@ export async function handleChunk(messages: KafkaMessage[], topic: string, parti
   const emitted = await emitReady(ready, options);
   totals.enqueued += emitted.enqueued;
   totals.skipped += emitted.skipped;
+  totals.alreadyJudged += emitted.alreadyJudged;
   totals.deadLettered += emitted.deadLettered;
   options.metrics.batchSize.observe(messages.length);
   timer();
@@ -102,12 +112,21 @@ export async function handleChunk(messages: KafkaMessage[], topic: string, parti
  * was already emitted (a duplicate delivery after the verdict) produces nothing new.
  */
 export async function emitReady(ready: ReadyConversation[], options: PipelineOptions): Promise<Totals> {
-  const totals: Totals = { buffered: 0, enqueued: 0, skipped: 0, deadLettered: 0 };
+  const totals = zeroTotals();
   if (ready.length === 0) return totals;
+  const judged = options.skipJudged
+    ? await options.skipJudged.index.has(
+        ready.map((r) => ({ conversationId: r.conversation.id, version: r.version, judge: options.skipJudged!.judge })),
+      )
+    : [];
   const jobs: JudgeJob[] = [];
   const records: OutgoingRecord[] = [];
-  for (const r of ready) {
+  for (const [i, r] of ready.entries()) {
     if (r.previous === r.version.content_hash) continue;
+    if (judged[i]) {
+      totals.alreadyJudged++;
+      continue;
+    }
     const limited = applyLimits(r.conversation, options.limits);
     if (limited.kind === "oversized") {
       records.push(deadLetterRecord(oversizedLetter(r, limited.reason), options));
@@ -129,7 +148,8 @@ export async function emitReady(ready: ReadyConversation[], options: PipelineOpt
     });
     totals.enqueued++;
   }
-  await Promise.all([enqueueJudgeJobs(options.queue, jobs, options.maxAttempts), options.producer.sendAll(records)]);
+  await Promise.all([enqueueJudgeJobs(options.queue, jobs, options.maxAttempts, options.jobIdSuffix), options.producer.sendAll(records)]);
+  options.onEnqueued?.(jobs);
   await Promise.all(ready.map((r) => options.assembler.ack(r)));
   return totals;
 }

@@ -35,9 +35,9 @@ export const PRIORITY_RANK: Record<Priority, number> = { live: 1, backfill: 10 }
 
 export const DEFAULT_ATTEMPTS = 5;
 
-export function judgeJobOptions(job: JudgeJob, attempts = DEFAULT_ATTEMPTS): JobsOptions {
+export function judgeJobOptions(job: JudgeJob, attempts = DEFAULT_ATTEMPTS, idSuffix = ""): JobsOptions {
   return {
-    jobId: judgeJobId(job.conversation.id, job.version),
+    jobId: judgeJobId(job.conversation.id, job.version) + idSuffix,
     priority: PRIORITY_RANK[job.priority],
     attempts,
     backoff: { type: "exponential", delay: 1_000 },
@@ -60,7 +60,7 @@ export function createJudgeQueue(connection: Redis, env: Pick<RedisEnv, "QUEUE_P
   return new Queue<JudgeJob>(env.JUDGE_QUEUE, { connection, prefix: env.QUEUE_PREFIX });
 }
 
-export async function enqueueJudgeJobs(queue: Queue<JudgeJob>, jobs: JudgeJob[], attempts?: number): Promise<void> {
+export async function enqueueJudgeJobs(queue: Queue<JudgeJob>, jobs: JudgeJob[], attempts?: number, idSuffix?: string): Promise<void> {
   if (jobs.length === 0) return;
-  await queue.addBulk(jobs.map((data) => ({ name: "judge", data, opts: judgeJobOptions(data, attempts) })));
+  await queue.addBulk(jobs.map((data) => ({ name: "judge", data, opts: judgeJobOptions(data, attempts, idSuffix) })));
 }

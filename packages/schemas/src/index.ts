@@ -107,6 +107,8 @@ export const JudgedResult = z.object({
   usage: TokenUsage,
   cost_usd: z.number().nonnegative(),
   latency_ms: z.number().nonnegative(),
+  /** From enqueue to a worker starting the job: what priority and the live reserve keep low. */
+  queue_wait_ms: z.number().nonnegative().optional(),
   attempts: z.number().int().positive(),
   judged_at: z.iso.datetime({ offset: true }),
 });

@@ -10,6 +10,7 @@ export type Command = { summary: string; run: (ctx: CommandContext) => Promise<n
 const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import("./demo.ts")).command,
   normalize: async () => (await import("./normalize.ts")).command,
+  replay: async () => (await import("./replay.ts")).command,
 };
 
 function usage(): string {

@@ -111,6 +111,7 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (job: Judge
         usage: call.usage,
         cost_usd: costUsd,
         latency_ms: Math.round(call.latencyMs),
+        ...(job.processedOn ? { queue_wait_ms: Math.max(0, job.processedOn - job.timestamp) } : {}),
         attempts: job.attemptsMade + 1,
         judged_at: new Date().toISOString(),
       };

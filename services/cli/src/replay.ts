@@ -1,0 +1,443 @@
+/**
+ * `tracesift replay`: judge a range of a topic (backfill or re-judge after a model change).
+ * It reads with its own consumer group named after the range, so the live group's offsets never
+ * move and a second run with the same arguments resumes where the first stopped. Events go through
+ * the same pipeline as live ingest, at backfill priority; the assembly buffer lives under the
+ * replay's own Redis prefix and is flushed when every partition reached the range end.
+ */
+import { createHash } from "node:crypto";
+import { ConversationAssembler } from "@tracesift/assembly";
+import { estimatePromptTokens, PROMPT_VERSION, priceFor, PricingTable, callCostUsd } from "@tracesift/judge";
+import { type Admin, BatchingProducer, createIdempotentProducer, createKafka, type Kafka, KafkaEnv, type KafkaMessage } from "@tracesift/kafka";
+import { ingestMetrics } from "@tracesift/metrics";
+import { isJudgeable, mergeFragments, type TraceFragment } from "@tracesift/normalize";
+import {
+  applyLimits,
+  classifyMessage,
+  emitReady,
+  handleChunk,
+  limitsFromEnv,
+  PipelineEnv,
+  type PipelineOptions,
+  selectionFromEnv,
+  type Totals,
+} from "@tracesift/pipeline";
+import { createJudgeQueue, createRedis, judgeJobId, RedisEnv } from "@tracesift/queue";
+import { ResultIndex } from "@tracesift/result-index";
+import { createRegistry, type Logger, parseEnv, startOpsServer } from "@tracesift/runtime";
+import { conversationVersion, type JudgeJob } from "@tracesift/schemas";
+import type { Redis } from "ioredis";
+import { z } from "zod";
+import type { Command } from "./main.ts";
+import { Progress } from "./progress.ts";
+import { parseCommandArgs, requiredArg, stringArg, UsageError } from "./usage.ts";
+
+const HELP = `tracesift replay --topic <topic> --from <time|p:offset,...> [--to <time|p:offset,...>] [options]
+
+Judges every conversation in a range of a topic at backfill priority, under the fleet-wide rate
+limit (live traffic keeps its reserve). Conversations already judged with the same model and
+prompt version are skipped. Ctrl-C stops cleanly; the same command again resumes.
+
+  --from <x>          ISO time (2026-11-01T00:00:00Z) or partition:offset list (0:120,1:98)
+  --to <x>            same forms, exclusive; default: the topic's end when the replay starts
+  --dry-run           read the range and print conversations, tokens and cost it would send
+  --force             judge again even what was already judged
+  --no-wait           enqueue and exit instead of waiting for the verdicts and their cost
+  --rate <n>          read at most n events per second (spare Kafka and Redis on a long backfill)
+  --name <name>       replay name (metrics label, consumer group); default: derived from the range
+  --metrics-port <n>  serve /metrics while running (default 9468; 0 = off)
+`;
+
+const ReplayEnv = KafkaEnv.extend(RedisEnv.shape)
+  .extend(PipelineEnv.shape)
+  .extend({
+    OUTPUT_TOPIC: z.string().default("traces.judged"),
+    DEAD_LETTER_TOPIC: z.string().default("traces.dlq"),
+    JUDGE_MODEL: z.string().default("accounts/fireworks/models/qwen3p5-35b-a3b"),
+    JUDGE_MAX_TOKENS: z.coerce.number().int().positive().default(256),
+    JUDGE_PRICING: z
+      .string()
+      .default("{}")
+      .transform((s) => PricingTable.parse(JSON.parse(s))),
+  });
+type ReplayEnv = z.infer<typeof ReplayEnv>;
+
+/** A verdict is a short JSON object; this is what dry runs assume it costs. */
+const EXPECTED_COMPLETION_TOKENS = 32;
+
+type Bound = { kind: "time"; ms: number } | { kind: "offsets"; offsets: Map<number, bigint> };
+export type PartitionRange = { partition: number; start: bigint; end: bigint };
+
+export function parseBound(value: string, flag: string): Bound {
+  if (/^\d+:\d+(,\d+:\d+)*$/.test(value)) {
+    return { kind: "offsets", offsets: new Map(value.split(",").map((p) => p.split(":").map(Number) as [number, number]).map(([p, o]) => [p, BigInt(o)])) };
+  }
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new UsageError(`${flag}: expected an ISO time or partition:offset list, got "${value}"`);
+  return { kind: "time", ms };
+}
+
+/** Per partition: [start, end) offsets of the range, resolved against the topic as it is now. */
+export async function resolveRange(admin: Admin, topic: string, from: Bound, to: Bound | undefined): Promise<PartitionRange[]> {
+  const watermarks = await admin.fetchTopicOffsets(topic);
+  const atTime = async (ms: number) => {
+    const found = await admin.fetchTopicOffsetsByTimestamp(topic, ms);
+    return new Map(found.map((f) => [f.partition, BigInt(f.offset)]));
+  };
+  const fromOffsets = from.kind === "time" ? await atTime(from.ms) : from.offsets;
+  const toOffsets = to === undefined ? undefined : to.kind === "time" ? await atTime(to.ms) : to.offsets;
+  return watermarks
+    .filter((w) => fromOffsets.has(w.partition))
+    .map((w) => {
+      const high = BigInt(w.high);
+      const low = BigInt(w.low);
+      // Kafka answers -1 when no message is at or after the time: the range starts (or ends) at the end.
+      const clamp = (o: bigint | undefined, fallback: bigint) => (o === undefined || o < 0n ? fallback : o > high ? high : o < low ? low : o);
+      const start = clamp(fromOffsets.get(w.partition), high);
+      const end = clamp(toOffsets?.get(w.partition), high);
+      return { partition: w.partition, start, end: end < start ? start : end };
+    });
+}
+
+export const command: Command = {
+  summary: "judge a range of a topic at backfill priority (--dry-run: estimate its cost)",
+  run: async ({ argv, logger }) => {
+    const args = parseCommandArgs(
+      argv,
+      {
+        topic: { type: "string" },
+        from: { type: "string" },
+        to: { type: "string" },
+        "dry-run": { type: "boolean" },
+        force: { type: "boolean" },
+        "no-wait": { type: "boolean" },
+        name: { type: "string" },
+        rate: { type: "string" },
+        "metrics-port": { type: "string" },
+      },
+      HELP,
+    );
+    if (!args) return 0;
+    const topic = requiredArg(args, "topic", HELP);
+    const fromArg = requiredArg(args, "from", HELP);
+    const toArg = stringArg(args, "to");
+    const env = parseEnv(ReplayEnv);
+    const kafka = createKafka(env, "tracesift-replay", logger);
+    const admin = kafka.admin();
+    await admin.connect();
+    let ranges: PartitionRange[];
+    try {
+      ranges = await resolveRange(admin, topic, parseBound(fromArg, "--from"), toArg ? parseBound(toArg, "--to") : undefined);
+    } finally {
+      await admin.disconnect();
+    }
+    const name =
+      stringArg(args, "name") ??
+      `${topic}-${createHash("sha256").update(JSON.stringify([topic, fromArg, toArg ?? "", ranges.map((r) => [r.partition, `${r.start}`, `${r.end}`])])).digest("hex").slice(0, 10)}`;
+    const total = ranges.reduce((n, r) => n + Number(r.end - r.start), 0);
+    logger.info({ name, topic, ranges: ranges.map((r) => `${r.partition}:[${r.start},${r.end})`), events: total }, "replay range");
+
+    const redis = createRedis(env.REDIS_URL, "producer");
+    try {
+      const rate = Number(stringArg(args, "rate") ?? 0);
+      if (!Number.isFinite(rate) || rate < 0) throw new UsageError(`--rate: expected events per second\n\n${HELP}`);
+      const options = { kafka, redis, env, logger, topic, ranges, name, force: args.values.force === true, rate };
+      if (args.values["dry-run"]) return await dryRun(options);
+      return await replay({ ...options, wait: args.values["no-wait"] !== true, metricsPort: Number(stringArg(args, "metrics-port") ?? 9468) });
+    } finally {
+      await redis.quit();
+    }
+  },
+};
+
+type ReplayContext = {
+  kafka: Kafka;
+  redis: Redis;
+  env: ReplayEnv;
+  logger: Logger;
+  topic: string;
+  ranges: PartitionRange[];
+  name: string;
+  force: boolean;
+  /** Events per second, 0 = unthrottled. */
+  rate: number;
+};
+
+/**
+ * Reads each partition from its start (or the group's committed position) to its end and calls
+ * `handle` per chunk; offsets are committed after `handle`, which is what makes a re-run resume.
+ */
+async function readRange(
+  ctx: ReplayContext,
+  groupId: string,
+  commit: boolean,
+  handle: (messages: KafkaMessage[], partition: number) => Promise<void>,
+  stopSignal: AbortSignal,
+): Promise<boolean> {
+  const admin = ctx.kafka.admin();
+  await admin.connect();
+  const positions = new Map(ctx.ranges.map((r) => [r.partition, r.start]));
+  try {
+    const committed = commit ? await admin.fetchOffsets({ groupId, topics: [ctx.topic] }) : [];
+    for (const p of committed[0]?.partitions ?? []) {
+      const range = ctx.ranges.find((r) => r.partition === p.partition);
+      const at = BigInt(p.offset);
+      if (range && at >= range.start && at <= range.end) positions.set(p.partition, at);
+    }
+    const pending = ctx.ranges.filter((r) => (positions.get(r.partition) ?? r.start) < r.end);
+    if (pending.length === 0) return true;
+    await admin.setOffsets({
+      groupId,
+      topic: ctx.topic,
+      partitions: pending.map((r) => ({ partition: r.partition, offset: String(positions.get(r.partition) ?? r.start) })),
+    });
+  } finally {
+    await admin.disconnect();
+  }
+  // Small chunks when throttled, so a stop commits often and a resume re-reads little.
+  const CHUNK = ctx.rate > 0 ? Math.max(1, Math.min(200, Math.floor(ctx.rate / 4))) : 200;
+  const remaining = new Set(ctx.ranges.filter((r) => (positions.get(r.partition) ?? r.start) < r.end).map((r) => r.partition));
+  const consumer = ctx.kafka.consumer({ groupId, maxWaitTimeInMs: 500, maxBytesPerPartition: Math.max(ctx.env.MAX_EVENT_BYTES * 2, 10 * 1024 * 1024) });
+  await consumer.connect();
+  await consumer.subscribe({ topic: ctx.topic });
+  let finish: (complete: boolean) => void = () => undefined;
+  const finished = new Promise<boolean>((resolve) => {
+    finish = resolve;
+  });
+  const onStop = () => finish(false);
+  stopSignal.addEventListener("abort", onStop, { once: true });
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    autoCommit: commit,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+      const range = ctx.ranges.find((r) => r.partition === batch.partition);
+      if (!range || !remaining.has(batch.partition)) return;
+      for (let i = 0; i < batch.messages.length; i += CHUNK) {
+        if (!isRunning() || isStale() || stopSignal.aborted) return;
+        const chunk = batch.messages.slice(i, i + CHUNK).filter((m) => BigInt(m.offset) < range.end);
+        if (chunk.length > 0) {
+          const started = Date.now();
+          await handle(chunk, batch.partition);
+          if (ctx.rate > 0) await new Promise((r) => setTimeout(r, Math.max(0, (chunk.length / ctx.rate) * 1000 - (Date.now() - started))));
+          resolveOffset(chunk[chunk.length - 1]!.offset);
+          if (commit) await commitOffsetsIfNecessary();
+          await heartbeat();
+        }
+        const last = batch.messages[Math.min(i + CHUNK, batch.messages.length) - 1];
+        if (last && BigInt(last.offset) >= range.end - 1n) {
+          remaining.delete(batch.partition);
+          consumer.pause([{ topic: ctx.topic, partitions: [batch.partition] }]);
+          if (remaining.size === 0) finish(true);
+          return;
+        }
+      }
+    },
+  });
+  if (remaining.size === 0) finish(true);
+  const complete = await finished;
+  stopSignal.removeEventListener("abort", onStop);
+  await consumer.disconnect();
+  return complete;
+}
+
+async function replay(ctx: ReplayContext & { wait: boolean; metricsPort: number }): Promise<number> {
+  const { env, logger } = ctx;
+  const registry = createRegistry("replay");
+  const metrics = ingestMetrics(registry);
+  const ops = ctx.metricsPort > 0 ? await startOpsServer({ port: ctx.metricsPort, registry, readiness: [] }).catch(() => null) : null;
+  const queue = createJudgeQueue(ctx.redis, env);
+  const kafkaProducer = createIdempotentProducer(ctx.kafka);
+  await kafkaProducer.connect();
+  const producer = new BatchingProducer(kafkaProducer);
+  const index = new ResultIndex(ctx.redis, env.QUEUE_PREFIX);
+  const judge = { model: env.JUDGE_MODEL, prompt_version: PROMPT_VERSION };
+  const enqueued: JudgeJob[] = [];
+  const suffix = ctx.force ? `-r${Date.now().toString(36)}` : "";
+  const pipeline: PipelineOptions = {
+    queue,
+    producer,
+    // Events of a replay are history: conversations are complete once the range is read, so
+    // nothing is judged before the end (no idle window, no immediate formats).
+    assembler: new ConversationAssembler({ redis: ctx.redis, prefix: `${env.QUEUE_PREFIX}:replay:${ctx.name}`, idleMs: Number.MAX_SAFE_INTEGER / 2, mode: "idle" }),
+    metrics,
+    outputTopic: env.OUTPUT_TOPIC,
+    deadLetterTopic: env.DEAD_LETTER_TOPIC,
+    maxEventBytes: env.MAX_EVENT_BYTES,
+    maxAttempts: env.JUDGE_MAX_ATTEMPTS,
+    priority: "backfill",
+    replay: ctx.name,
+    topicFormats: env.TOPIC_FORMATS,
+    immediateFormats: new Set(),
+    selection: selectionFromEnv(env),
+    limits: limitsFromEnv(env),
+    skipJudged: ctx.force ? undefined : { index, judge },
+    jobIdSuffix: suffix,
+    onEnqueued: (jobs) => enqueued.push(...jobs),
+  };
+  const totals: Totals = { buffered: 0, enqueued: 0, skipped: 0, alreadyJudged: 0, deadLettered: 0 };
+  const add = (t: Totals) => {
+    for (const k of Object.keys(totals) as (keyof Totals)[]) totals[k] += t[k];
+  };
+  const total = ctx.ranges.reduce((n, r) => n + Number(r.end - r.start), 0);
+  const progress = new Progress("reading", total, logger);
+  const stop = new AbortController();
+  const onSigint = () => {
+    progress.note("stopping after the current chunk (run the same command again to resume)");
+    stop.abort();
+  };
+  process.once("SIGINT", onSigint);
+  process.once("SIGTERM", onSigint);
+  let read = 0;
+  try {
+    const complete = await readRange(
+      ctx,
+      `tracesift-replay-${ctx.name}`,
+      true,
+      async (messages, partition) => {
+        add(await handleChunk(messages, ctx.topic, partition, pipeline));
+        read += messages.length;
+        progress.update(read, `${totals.enqueued} enqueued, ${totals.deadLettered} dead-lettered`);
+      },
+      stop.signal,
+    );
+    if (!complete) {
+      progress.done();
+      printTotals({ read, ...totals }, null);
+      return 130;
+    }
+    // Every partition reached the end: the buffered conversations are complete.
+    for (;;) {
+      const ready = await pipeline.assembler.claimDue(500, { all: true });
+      if (ready.length === 0) break;
+      add(await emitReady(ready, pipeline));
+    }
+    await producer.flush();
+    progress.done();
+
+    let cost: number | null = null;
+    if (ctx.wait && enqueued.length > 0) {
+      const ids = enqueued.map((j) => judgeJobId(j.conversation.id, j.version) + suffix);
+      const judging = new Progress("judging", ids.length, logger);
+      await waitForJobs(queue, ids, (n) => judging.update(n, ""), stop.signal);
+      judging.done();
+      const results = await Promise.all(enqueued.map((j) => index.get({ conversationId: j.conversation.id, version: j.version, judge })));
+      cost = results.reduce((s, r) => s + (r?.cost_usd ?? 0), 0);
+    }
+    printTotals({ read, ...totals }, cost);
+    return 0;
+  } finally {
+    process.off("SIGINT", onSigint);
+    process.off("SIGTERM", onSigint);
+    await producer.flush();
+    await kafkaProducer.disconnect();
+    await queue.close();
+    await ops?.close();
+  }
+}
+
+async function waitForJobs(
+  queue: ReturnType<typeof createJudgeQueue>,
+  ids: string[],
+  onProgress: (finished: number) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  let pending = ids;
+  while (pending.length > 0 && !signal.aborted) {
+    const states = await Promise.all(pending.map((id) => queue.getJobState(id)));
+    // "unknown": completed and already removed, or never added because an identical job existed.
+    pending = pending.filter((_, i) => !["completed", "failed", "unknown"].includes(states[i] as string));
+    onProgress(ids.length - pending.length);
+    if (pending.length > 0) await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function dryRun(ctx: ReplayContext): Promise<number> {
+  const { env, logger } = ctx;
+  const byKey = new Map<string, TraceFragment[]>();
+  let read = 0;
+  let deadLettered = 0;
+  let skipped = 0;
+  const total = ctx.ranges.reduce((n, r) => n + Number(r.end - r.start), 0);
+  const progress = new Progress("reading", total, logger);
+  const selection = selectionFromEnv(env);
+  await readRange(
+    ctx,
+    `tracesift-dryrun-${ctx.name}-${Date.now()}`,
+    false,
+    async (messages, partition) => {
+      for (const m of messages) {
+        for (const o of classifyMessage(m, ctx.topic, partition, { maxEventBytes: env.MAX_EVENT_BYTES, format: env.TOPIC_FORMATS[ctx.topic], selection })) {
+          if (o.kind === "dead") deadLettered++;
+          else if (o.kind === "skipped") skipped++;
+          else for (const f of o.fragments) byKey.set(f.conversation_key, [...(byKey.get(f.conversation_key) ?? []), f]);
+        }
+      }
+      read += messages.length;
+      progress.update(read, `${byKey.size} conversations`);
+    },
+    new AbortController().signal,
+  );
+  progress.done();
+  const index = new ResultIndex(ctx.redis, env.QUEUE_PREFIX);
+  const judge = { model: env.JUDGE_MODEL, prompt_version: PROMPT_VERSION };
+  const price = priceFor(env.JUDGE_PRICING, env.JUDGE_MODEL);
+  let conversations = 0;
+  let alreadyJudged = 0;
+  let notJudgeable = 0;
+  let promptTokens = 0;
+  let cost = 0;
+  for (const fragments of byKey.values()) {
+    const limited = applyLimits(mergeFragments(fragments), limitsFromEnv(env));
+    if (limited.kind === "oversized") {
+      deadLettered++;
+      continue;
+    }
+    const c = limited.conversation;
+    if (!isJudgeable(c)) {
+      notJudgeable++;
+      continue;
+    }
+    if (!ctx.force && (await index.has([{ conversationId: c.id, version: conversationVersion(c), judge }]))[0]) {
+      alreadyJudged++;
+      continue;
+    }
+    conversations++;
+    const tokens = estimatePromptTokens(c);
+    promptTokens += tokens;
+    // The static instructions are cached by the provider after the first call.
+    const cached = conversations > 1 ? estimatePromptTokens({ messages: [] }) : 0;
+    cost += callCostUsd(
+      { prompt_tokens: tokens, cached_prompt_tokens: cached, completion_tokens: EXPECTED_COMPLETION_TOKENS, total_tokens: tokens + EXPECTED_COMPLETION_TOKENS },
+      0,
+      price,
+    );
+  }
+  const summary = {
+    events_read: read,
+    conversations_to_judge: conversations,
+    already_judged: alreadyJudged,
+    not_judgeable: notJudgeable,
+    skipped_by_selection: skipped,
+    dead_letters: deadLettered,
+    estimated_prompt_tokens: promptTokens,
+    estimated_completion_tokens: conversations * EXPECTED_COMPLETION_TOKENS,
+    estimated_cost_usd: Number(cost.toFixed(6)),
+    model: env.JUDGE_MODEL,
+  };
+  process.stdout.write(`\nDry run (no model calls):\n${Object.entries(summary).map(([k, v]) => `  ${k.padEnd(28)} ${v}`).join("\n")}\n`);
+  process.stdout.write(`DRY-RUN ${JSON.stringify(summary)}\n`);
+  return 0;
+}
+
+function printTotals(t: Totals & { read: number }, cost: number | null): void {
+  const summary = {
+    events_read: t.read,
+    judged: t.enqueued,
+    skipped_already_judged: t.alreadyJudged,
+    skipped_not_judgeable: t.skipped,
+    dead_lettered: t.deadLettered,
+    cost_usd: cost === null ? null : Number(cost.toFixed(6)),
+  };
+  process.stdout.write(`\nReplay totals:\n${Object.entries(summary).map(([k, v]) => `  ${k.padEnd(24)} ${v ?? "(not waited for)"}`).join("\n")}\n`);
+  process.stdout.write(`REPLAY ${JSON.stringify(summary)}\n`);
+}
