@@ -1,7 +1,9 @@
 import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import { decideVerdict } from "@tracesift/fireworks-sim";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { openaiEvent, startTestFleet, type TestFleet } from "./helpers/fleet.ts";
+import { REPO_ROOT } from "../services/cli/src/fleet.ts";
+import { KAFKA_BROKERS, openaiEvent, REDIS_URL, startTestFleet, type TestFleet } from "./helpers/fleet.ts";
 
 const WAIT = { timeout: 90_000, interval: 200 };
 
@@ -149,5 +151,34 @@ describe("a judge worker stopped with SIGTERM mid-run", () => {
     await fleet.startWorker();
     await vi.waitFor(() => expect(fleet.records.length).toBe(events.length), WAIT);
     for (const e of events) expect(fleet.countsByKey().get(e.key), e.key).toBe(1);
+  });
+});
+
+describe("re-driving dead letters once the cause is fixed", () => {
+  let fleet: TestFleet;
+  beforeAll(async () => {
+    fleet = await startTestFleet({ workers: 1, ingestEnv: { JUDGE_MAX_ATTEMPTS: "2" } });
+  });
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it("re-enqueues judge-stage letters of the chosen reason, once", async () => {
+    fleet.sim.configure({ faults: { rateMalformed: 1 } });
+    await fleet.produce([openaiEvent("flaky-model", [["user", "Hi"], ["assistant", "Hello"], ["user", "No, that is not what I asked."]])]);
+    await vi.waitFor(() => expect(fleet.records.find((r) => r.key === "flaky-model")?.topic).toBe("dlq"), WAIT);
+    fleet.sim.configure({ faults: { rateMalformed: 0 } });
+
+    const run = () =>
+      execFileSync(join(REPO_ROOT, "node_modules/.bin/tsx"), [join(REPO_ROOT, "services/cli/src/main.ts"), "redrive", "--reason", "invalid_model_output"], {
+        env: { ...process.env, KAFKA_BROKERS, REDIS_URL, QUEUE_PREFIX: fleet.queuePrefix, DEAD_LETTER_TOPIC: fleet.topics.dlq, LOG_LEVEL: "warn" },
+        encoding: "utf8",
+      });
+    expect(run()).toContain('"requeued":1');
+    await vi.waitFor(() => expect(fleet.records.filter((r) => r.key === "flaky-model" && r.topic === "output")).toHaveLength(1), WAIT);
+    const judged = fleet.records.find((r) => r.key === "flaky-model" && r.topic === "output");
+    expect(judged).toMatchObject({ result: { status: "judged", verdict: { perceived_error: true } } });
+    // A second run finds the letter already re-driven.
+    expect(run()).toContain('"already":1');
   });
 });

@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import("./demo.ts")).command,
   normalize: async () => (await import("./normalize.ts")).command,
   replay: async () => (await import("./replay.ts")).command,
+  redrive: async () => (await import("./redrive.ts")).command,
 };
 
 function usage(): string {
