@@ -40,7 +40,7 @@ case "${1:-}" in
     ;;
   test)
     setup
-    services_up kcat
+    services_up kcat docker-compose prometheus
     log "typecheck"
     pnpm exec turbo run typecheck --output-logs=errors-only
     log "lint"
