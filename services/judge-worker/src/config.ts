@@ -25,7 +25,6 @@ export const WorkerEnv = KafkaEnv.extend(RedisEnv.shape).extend({
   FIREWORKS_API_KEY: z.string().min(1, "FIREWORKS_API_KEY is required (any value works against the simulator)"),
   JUDGE_MODEL: z.string().default("accounts/fireworks/models/qwen3p5-35b-a3b"),
   JUDGE_CONCURRENCY: z.coerce.number().int().positive().default(16),
-  JUDGE_MAX_ATTEMPTS: z.coerce.number().int().positive().default(5),
   JUDGE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   JUDGE_MAX_TOKENS: z.coerce.number().int().positive().default(256),
   JUDGE_RESPONSE_FORMAT: z.enum(["json_schema", "json_object"]).default("json_schema"),
