@@ -208,3 +208,15 @@ export class BatchingProducer {
 export function createIdempotentProducer(kafka: Kafka): Producer {
   return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
 }
+
+/** Readiness probe: the brokers answer a metadata request. */
+export function kafkaReadiness(kafka: Kafka) {
+  return {
+    name: "kafka",
+    check: async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.disconnect();
+    },
+  };
+}

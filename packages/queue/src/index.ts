@@ -64,3 +64,8 @@ export async function enqueueJudgeJobs(queue: Queue<JudgeJob>, jobs: JudgeJob[],
   if (jobs.length === 0) return;
   await queue.addBulk(jobs.map((data) => ({ name: "judge", data, opts: judgeJobOptions(data, attempts, idSuffix) })));
 }
+
+/** Readiness probe: Redis answers. */
+export function redisReadiness(redis: Redis) {
+  return { name: "redis", check: async () => void (await redis.ping()) };
+}

@@ -3,7 +3,7 @@
  * queue depth would multiply it in every sum(). Also the drain-time gauge autoscaling keys on.
  */
 import { queueMetrics } from "@tracesift/metrics";
-import { createJudgeQueue, createRedis, PRIORITY_RANK, RedisEnv } from "@tracesift/queue";
+import { createJudgeQueue, createRedis, PRIORITY_RANK, RedisEnv, redisReadiness } from "@tracesift/queue";
 import { createLogger, createRegistry, parseEnv, Shutdown, startOpsServer } from "@tracesift/runtime";
 import { z } from "zod";
 
@@ -61,7 +61,7 @@ await collect();
 const ops = await startOpsServer({
   port: env.METRICS_PORT,
   registry,
-  readiness: [{ name: "redis", check: async () => void (await redis.ping()) }],
+  readiness: [redisReadiness(redis)],
 });
 shutdown.add("ops server", ops.close);
 logger.info({ queue: env.JUDGE_QUEUE, metricsPort: ops.port }, "collector running");

@@ -1,8 +1,8 @@
-import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics, runAtLeastOnce } from "@tracesift/kafka";
+import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics, kafkaReadiness, runAtLeastOnce } from "@tracesift/kafka";
 import { ingestMetrics } from "@tracesift/metrics";
 import { ConversationAssembler } from "@tracesift/assembly";
 import { handleChunk, limitsFromEnv, type PipelineOptions, selectionFromEnv, startIdleSweep } from "@tracesift/pipeline";
-import { createJudgeQueue, createRedis } from "@tracesift/queue";
+import { createJudgeQueue, createRedis, redisReadiness } from "@tracesift/queue";
 import { createLogger, createRegistry, parseEnv, redactConfig, Shutdown, startOpsServer } from "@tracesift/runtime";
 import { IngestEnv } from "./config.ts";
 
@@ -86,17 +86,7 @@ await runAtLeastOnce({
 const ops = await startOpsServer({
   port: env.METRICS_PORT,
   registry,
-  readiness: [
-    { name: "redis", check: async () => void (await redis.ping()) },
-    {
-      name: "kafka",
-      check: async () => {
-        const admin = kafka.admin();
-        await admin.connect();
-        await admin.disconnect();
-      },
-    },
-  ],
+  readiness: [redisReadiness(redis), kafkaReadiness(kafka)],
 });
 shutdown.add("ops server", ops.close);
 logger.info({ topics: env.INPUT_TOPICS, group: env.CONSUMER_GROUP, metricsPort: ops.port }, "ingest running");

@@ -1,8 +1,8 @@
 import { setMaxListeners } from "node:events";
 import { createJudgeClient, estimatePromptTokens } from "@tracesift/judge";
-import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics } from "@tracesift/kafka";
+import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics, kafkaReadiness } from "@tracesift/kafka";
 import { judgeMetrics } from "@tracesift/metrics";
-import { createRedis } from "@tracesift/queue";
+import { createRedis, redisReadiness } from "@tracesift/queue";
 import { FleetRateLimiter } from "@tracesift/rate-limit";
 import { ResultIndex } from "@tracesift/result-index";
 import { createLogger, createRegistry, parseEnv, redactConfig, Shutdown, startOpsServer } from "@tracesift/runtime";
@@ -111,17 +111,7 @@ shutdown.add("worker", async () => {
 const ops = await startOpsServer({
   port: env.METRICS_PORT,
   registry,
-  readiness: [
-    { name: "redis", check: async () => void (await connection.ping()) },
-    {
-      name: "kafka",
-      check: async () => {
-        const admin = kafka.admin();
-        await admin.connect();
-        await admin.disconnect();
-      },
-    },
-  ],
+  readiness: [redisReadiness(connection), kafkaReadiness(kafka)],
 });
 shutdown.add("ops server", ops.close);
 logger.info({ queue: env.JUDGE_QUEUE, concurrency: env.JUDGE_CONCURRENCY, model: env.JUDGE_MODEL, metricsPort: ops.port }, "judge worker running");
