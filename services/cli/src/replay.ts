@@ -95,6 +95,7 @@ export async function resolveRange(admin: Admin, topic: string, from: Bound, to:
       const clamp = (o: bigint | undefined, fallback: bigint) => (o === undefined || o < 0n ? fallback : o > high ? high : o < low ? low : o);
       const start = clamp(fromOffsets.get(w.partition), high);
       const end = clamp(toOffsets?.get(w.partition), high);
+      // biome-ignore lint/complexity/useMathMinMax: offsets are bigints, Math.max does not take them
       return { partition: w.partition, start, end: end < start ? start : end };
     });
 }
