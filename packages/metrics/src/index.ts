@@ -12,7 +12,7 @@ export function ingestMetrics(registry: Registry) {
   return {
     events: new Counter({
       name: "tracesift_ingest_events_total",
-      help: "Trace events consumed, by input format and outcome (enqueued, skipped, dead_lettered, duplicate, buffered).",
+      help: "Trace events consumed, by input format and outcome (buffered into a conversation, skipped, dead_lettered).",
       labelNames: ["topic", "format", "outcome", "replay"] as const,
       registers: [registry],
     }),
@@ -152,4 +152,25 @@ function deadLetterCounter(registry: Registry) {
     labelNames: ["stage", "reason"] as const,
     registers: [registry],
   });
+}
+
+/**
+ * Series exist from start-up at 0 for every label value known then: `rate()` and `increase()`
+ * cannot see what a series counted before its first scrape, and alerts on "== 1" need the 0.
+ */
+export function initJudgeSeries(m: JudgeMetrics, model: string): void {
+  for (const outcome of ["ok", "rate_limited", "overloaded", "error", "invalid_output", "fatal"]) m.requests.inc({ model, outcome }, 0);
+  for (const priority of ["live", "backfill"]) {
+    for (const kind of ["prompt", "cached_prompt", "completion"]) m.tokens.inc({ model, kind, priority }, 0);
+    m.budgetPaused.set({ priority }, 0);
+  }
+  m.modelStopped.set({ model }, 0);
+  for (const reason of ["invalid_model_output", "judge_failed", "invalid_shape"]) m.deadLetters.inc({ stage: "judge", reason }, 0);
+}
+
+export function initIngestSeries(m: IngestMetrics, topics: string[], replay: string): void {
+  for (const topic of topics) {
+    for (const outcome of ["buffered", "skipped", "dead_lettered"]) m.events.inc({ topic, format: "unknown", outcome, replay }, 0);
+  }
+  for (const reason of ["invalid_json", "invalid_shape", "unknown_format", "oversized"]) m.deadLetters.inc({ stage: "ingest", reason }, 0);
 }

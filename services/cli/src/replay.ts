@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { ConversationAssembler } from "@tracesift/assembly";
 import { estimatePromptTokens, PROMPT_VERSION, priceFor, PricingTable, callCostUsd } from "@tracesift/judge";
 import { type Admin, BatchingProducer, createIdempotentProducer, createKafka, type Kafka, KafkaEnv, type KafkaMessage } from "@tracesift/kafka";
-import { ingestMetrics } from "@tracesift/metrics";
+import { ingestMetrics, initIngestSeries } from "@tracesift/metrics";
 import { isJudgeable, mergeFragments, type TraceFragment } from "@tracesift/normalize";
 import {
   applyLimits,
@@ -245,6 +245,7 @@ async function replay(ctx: ReplayContext & { wait: boolean; metricsPort: number 
   const { env, logger } = ctx;
   const registry = createRegistry("replay");
   const metrics = ingestMetrics(registry);
+  initIngestSeries(metrics, [ctx.topic], ctx.name);
   const ops = ctx.metricsPort > 0 ? await startOpsServer({ port: ctx.metricsPort, registry, readiness: [] }).catch(() => null) : null;
   const queue = createJudgeQueue(ctx.redis, env);
   const kafkaProducer = createIdempotentProducer(ctx.kafka);

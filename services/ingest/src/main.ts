@@ -1,5 +1,5 @@
 import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics, kafkaReadiness, runAtLeastOnce } from "@tracesift/kafka";
-import { ingestMetrics } from "@tracesift/metrics";
+import { ingestMetrics, initIngestSeries } from "@tracesift/metrics";
 import { ConversationAssembler } from "@tracesift/assembly";
 import { handleChunk, limitsFromEnv, type PipelineOptions, selectionFromEnv, startIdleSweep } from "@tracesift/pipeline";
 import { createJudgeQueue, createRedis, redisReadiness } from "@tracesift/queue";
@@ -15,6 +15,7 @@ shutdown.onSignals();
 
 const registry = createRegistry("ingest");
 const metrics = ingestMetrics(registry);
+initIngestSeries(metrics, env.INPUT_TOPICS, "live");
 
 const kafka = createKafka(env, "tracesift-ingest", logger);
 await ensureTopics(kafka, [
@@ -67,6 +68,8 @@ const consumer = kafka.consumer({
   maxBytes: Math.max(env.MAX_EVENT_BYTES * 4, 50 * 1024 * 1024),
 });
 await consumer.connect();
+// After a rebalance this replica may own other partitions: drop lag it can no longer update.
+consumer.on(consumer.events.GROUP_JOIN, () => metrics.consumerLag.reset());
 // Closed first: stop fetching, finish the chunk in hand, commit, leave the group.
 shutdown.add("kafka consumer", () => consumer.disconnect());
 

@@ -1,7 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { createJudgeClient, estimatePromptTokens } from "@tracesift/judge";
 import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics, kafkaReadiness } from "@tracesift/kafka";
-import { judgeMetrics } from "@tracesift/metrics";
+import { initJudgeSeries, judgeMetrics } from "@tracesift/metrics";
 import { createRedis, redisReadiness } from "@tracesift/queue";
 import { FleetRateLimiter } from "@tracesift/rate-limit";
 import { ResultIndex } from "@tracesift/result-index";
@@ -20,6 +20,7 @@ shutdown.onSignals();
 
 const registry = createRegistry("judge-worker");
 const metrics = judgeMetrics(registry);
+initJudgeSeries(metrics, env.JUDGE_MODEL);
 
 const kafka = createKafka(env, "tracesift-judge-worker", logger);
 await ensureTopics(kafka, [{ topic: env.OUTPUT_TOPIC }, { topic: env.DEAD_LETTER_TOPIC }]);
