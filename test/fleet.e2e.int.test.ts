@@ -122,7 +122,7 @@ describe("fleet end to end: Kafka → BullMQ → judge → Kafka", () => {
         { role: "user", content: "No, that is wrong: chien is dog." },
       ],
     });
-    execFileSync("kcat", ["-P", "-b", "127.0.0.1:9092", "-t", fleet.topics.input, "-k", "from-kcat"], { input: `${line}\n` });
+    execFileSync("kcat", ["-P", "-b", KAFKA_BROKERS, "-t", fleet.topics.input, "-k", "from-kcat"], { input: `${line}\n` });
     await vi.waitFor(() => expect(fleet.countsByKey().get("from-kcat")).toBe(1), WAIT);
     const r = fleet.records.find((x) => x.key === "from-kcat");
     expect(r).toMatchObject({ topic: "output", result: { status: "judged", verdict: { perceived_error: true } } });

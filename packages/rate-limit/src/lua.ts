@@ -164,7 +164,6 @@ local id, reserved, actual = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local window, bwin = tonumber(ARGV[4]), tonumber(ARGV[5])
 redis.call('ZREM', flight, id)
 local diff = actual - reserved
-if diff == 0 then return 0 end
 
 local now = now_ms()
 purge(win, tot, now - window - 1, 'r', 't')
@@ -172,8 +171,10 @@ if bwin > 0 then purge(burst, tot, now - bwin - 1, 'br', 'bt') end
 local old, new = id .. '|1|' .. ARGV[2], id .. '|1|' .. ARGV[3]
 local s = redis.call('ZSCORE', win, old)
 if s then
+  -- Re-stamped at completion: the provider counted the call when it arrived, somewhere between
+  -- admission and now, so keeping it until now + window never frees capacity before the provider does.
   redis.call('ZREM', win, old)
-  redis.call('ZADD', win, s, new)
+  redis.call('ZADD', win, now, new)
   redis.call('HINCRBY', tot, 't', diff)
   local bs = bwin > 0 and redis.call('ZSCORE', burst, old)
   if bs then
