@@ -40,6 +40,8 @@ export async function startTestFleet(options: {
   ingestEnv?: { [k: string]: string };
   sim?: Parameters<typeof createSimulator>[0];
   partitions?: number;
+  /** Also run the queue collector (fleet-wide queue gauges), e.g. `{ COLLECT_INTERVAL_MS: "500" }`. */
+  collector?: boolean | { [k: string]: string };
 } = {}) {
   const id = randomUUID().slice(0, 8);
   const topics = { input: `t-${id}-traces`, output: `t-${id}-judged`, dlq: `t-${id}-dlq` };
@@ -67,9 +69,12 @@ export async function startTestFleet(options: {
   };
   const services: RunningService[] = [];
   let workerCount = 0;
+  /** Every service's /metrics port, for a Prometheus scraping the fleet. */
+  const metricsPorts: { ingest: number; workers: number[]; collector?: number } = { ingest: 0, workers: [] };
 
   async function startWorker(extra: { [k: string]: string } = {}): Promise<RunningService> {
     const port = await freePort();
+    metricsPorts.workers.push(port);
     workerCount++;
     const worker = startService({
       service: "judge-worker",
@@ -91,6 +96,7 @@ export async function startTestFleet(options: {
   }
 
   const ingestPort = await freePort();
+  metricsPorts.ingest = ingestPort;
   const ingest = startService({
     service: "ingest",
     env: { ...common, METRICS_PORT: String(ingestPort), CONSUMER_GROUP: `test-${id}-ingest`, ...options.ingestEnv },
@@ -98,6 +104,24 @@ export async function startTestFleet(options: {
   });
   services.push(ingest);
   const ready = [waitForHttp(`http://127.0.0.1:${ingestPort}/readyz`, 60_000, ingest)];
+  if (options.collector) {
+    const collectorPort = await freePort();
+    metricsPorts.collector = collectorPort;
+    const collector = startService({
+      service: "collector",
+      env: {
+        REDIS_URL,
+        QUEUE_PREFIX: queuePrefix,
+        LOG_LEVEL: "info",
+        METRICS_PORT: String(collectorPort),
+        COLLECT_INTERVAL_MS: "1000",
+        ...(typeof options.collector === "object" ? options.collector : {}),
+      },
+      logDir,
+    });
+    services.push(collector);
+    ready.push(waitForHttp(`http://127.0.0.1:${collectorPort}/readyz`, 60_000, collector));
+  }
   const workers = await Promise.all([...Array(options.workers ?? 2)].map(() => startWorker()));
   await Promise.all(ready);
 
@@ -130,6 +154,7 @@ export async function startTestFleet(options: {
     queuePrefix,
     startWorker,
     ingestMetricsUrl: `http://127.0.0.1:${ingestPort}/metrics`,
+    metricsPorts,
     async produce(events: { key: string; value: string }[]): Promise<void> {
       await producer.send({ topic: topics.input, acks: -1, messages: events });
     },
