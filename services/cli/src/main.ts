@@ -9,6 +9,10 @@ export type Command = { summary: string; run: (ctx: CommandContext) => Promise<n
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import("./demo.ts")).command,
+  eval: async () => (await import("./eval.ts")).command,
+  label: async () => (await import("./label.ts")).command,
+  review: async () => (await import("./review.ts")).command,
+  "export-sft": async () => (await import("./export-sft.ts")).command,
   normalize: async () => (await import("./normalize.ts")).command,
   replay: async () => (await import("./replay.ts")).command,
   redrive: async () => (await import("./redrive.ts")).command,
