@@ -46,7 +46,12 @@ case "${1:-}" in
     log "lint"
     pnpm exec biome check .
     log "tests"
-    pnpm exec vitest run
+    mkdir -p .cache
+    status=0
+    pnpm exec vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest-report.json || status=$?
+    # One plain closing line for CI readers: "tests: N passed, N failed".
+    node -e 'const r=require("./.cache/vitest-report.json"); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)' || true
+    exit "$status"
     ;;
   cli)
     shift
