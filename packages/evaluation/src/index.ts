@@ -12,7 +12,6 @@ export {
   type PanelVerdictForArbiter,
   renderArbiterInput,
 } from "./arbiter.ts";
-export { type ChatMessage, createVerdictChatClient, type VerdictChatClient } from "./chat-client.ts";
 export { connectRuntime, RedisUnavailableError, type Runtime } from "./connect.ts";
 export {
   conversationToEvent,

@@ -19,7 +19,6 @@ import type { ResultIndex } from "@tracesift/result-index";
 import type { Conversation, ConversationVersion, JudgedResult, SourcePosition } from "@tracesift/schemas";
 import type { Redis } from "ioredis";
 import { ARBITER_PROMPT_VERSION, arbiterPromptVersion, buildArbiterMessages, type PanelVerdictForArbiter } from "./arbiter.ts";
-import { createVerdictChatClient } from "./chat-client.ts";
 import { type JudgeConfig, resolveApiKey, resolvePromptVersion } from "./judge-config.ts";
 import type { VerdictOutcome } from "./outcome.ts";
 
@@ -164,11 +163,8 @@ class CachedCaller {
 
 export type JudgeInput = { conversation: Conversation; version: ConversationVersion; source: SourcePosition };
 
-/** A judge configuration: the fleet's judge prompt through cache and limiter. */
-export function createCachedJudge(config: JudgeConfig, deps: RuntimeDeps) {
-  const promptVersion = resolvePromptVersion(config, "judge");
-  const price = config.pricing ?? priceFor({}, config.model);
-  const client = createJudgeClient({
+function clientFor(config: JudgeConfig, deps: RuntimeDeps) {
+  return createJudgeClient({
     baseURL: config.baseURL,
     apiKey: resolveApiKey(config, deps.env),
     model: config.model,
@@ -176,6 +172,13 @@ export function createCachedJudge(config: JudgeConfig, deps: RuntimeDeps) {
     maxTokens: config.maxTokens,
     responseFormat: config.responseFormat,
   });
+}
+
+/** A judge configuration: the fleet's judge prompt through cache and limiter. */
+export function createCachedJudge(config: JudgeConfig, deps: RuntimeDeps) {
+  const promptVersion = resolvePromptVersion(config, "judge");
+  const price = config.pricing ?? priceFor({}, config.model);
+  const client = clientFor(config, deps);
   const caller = new CachedCaller(config, price, deps);
   return {
     config,
@@ -193,14 +196,7 @@ export type CachedJudge = ReturnType<typeof createCachedJudge>;
 export function createCachedArbiter(config: JudgeConfig, deps: RuntimeDeps) {
   resolvePromptVersion(config, "arbiter");
   const price = config.pricing ?? priceFor({}, config.model);
-  const client = createVerdictChatClient({
-    baseURL: config.baseURL,
-    apiKey: resolveApiKey(config, deps.env),
-    model: config.model,
-    timeoutMs: config.timeoutMs,
-    maxTokens: config.maxTokens,
-    responseFormat: config.responseFormat,
-  });
+  const client = clientFor(config, deps);
   const caller = new CachedCaller(config, price, deps);
   return {
     config,
@@ -214,7 +210,7 @@ export function createCachedArbiter(config: JudgeConfig, deps: RuntimeDeps) {
         ...input,
         promptVersion: arbiterPromptVersion(panel),
         promptTokens: Math.ceil(messages.reduce((n, m) => n + m.content.length, 0) / 4) + 16,
-        call: () => client.call(messages),
+        call: () => client.complete(messages),
       });
     },
   };

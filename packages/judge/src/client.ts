@@ -13,6 +13,8 @@ export type JudgeClientOptions = {
   responseFormat: "json_schema" | "json_object";
 };
 
+export type ChatMessage = { role: "system" | "user"; content: string };
+
 export type JudgeCall = {
   verdict: Verdict;
   usage: TokenUsage;
@@ -47,7 +49,8 @@ export function createJudgeClient(options: JudgeClientOptions) {
     timeout: options.timeoutMs,
   });
 
-  async function judge(conversation: Pick<Conversation, "messages">): Promise<JudgeCall> {
+  /** One verdict call with caller-built messages (the judge's prompt, or another such as an arbiter's). */
+  async function complete(messages: ChatMessage[]): Promise<JudgeCall> {
     const started = performance.now();
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     let headers: Headers;
@@ -55,7 +58,7 @@ export function createJudgeClient(options: JudgeClientOptions) {
       const { data, response } = await client.chat.completions
         .create({
           model: options.model,
-          messages: buildChatMessages(conversation),
+          messages,
           temperature: 0,
           max_tokens: options.maxTokens,
           response_format:
@@ -76,7 +79,11 @@ export function createJudgeClient(options: JudgeClientOptions) {
     return { verdict: parseVerdict(raw), usage, latencyMs, raw, headers };
   }
 
-  return { judge, model: options.model };
+  function judge(conversation: Pick<Conversation, "messages">): Promise<JudgeCall> {
+    return complete(buildChatMessages(conversation));
+  }
+
+  return { judge, complete, model: options.model };
 }
 export type JudgeClient = ReturnType<typeof createJudgeClient>;
 
