@@ -29,7 +29,7 @@ export const SimOptionsSchema = z.strictObject({
    * What a request's completion costs against tpm: `max_tokens` reserves the requested maximum as OpenAI
    * does (the actual answer when a request sets none); `actual` charges the answer's real length.
    */
-  tpmCompletion: z.enum(["max_tokens", "actual"]).default("max_tokens"),
+  tpmCompletion: z.enum(["max_tokens", "actual"]).default("actual"),
   /** Fireworks does not promise `retry-after`; off by default so clients must cope without it. */
   sendRetryAfter: z.boolean().default(false),
   /** Send `x-ratelimit-*` on successful responses too (429s always carry them). */

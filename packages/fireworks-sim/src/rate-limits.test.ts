@@ -73,8 +73,8 @@ describe("rpm", () => {
 });
 
 describe("tpm", () => {
-  it("counts prompt plus requested max_tokens, and reports tokens per second", async () => {
-    sim.configure({ rpm: null, tpm: 600 });
+  it("counts prompt plus requested max_tokens when so configured, and reports tokens per second", async () => {
+    sim.configure({ rpm: null, tpm: 600, tpmCompletion: "max_tokens" });
     const { data, response } = await ask(200).withResponse();
     const charged = data.usage!.prompt_tokens + 200;
     expect(response.headers.get("x-ratelimit-limit-tokens-prompt")).toBe("10");

@@ -149,7 +149,7 @@ export class BatchingProducer {
 
   constructor(
     private readonly producer: Producer,
-    private readonly options: { lingerMs: number; maxBatch: number } = { lingerMs: 5, maxBatch: 500 },
+    private readonly options: { lingerMs: number; maxBatch: number } = { lingerMs: 20, maxBatch: 500 },
   ) {}
 
   send(record: OutgoingRecord): Promise<void> {

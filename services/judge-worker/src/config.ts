@@ -34,6 +34,11 @@ export const WorkerEnv = KafkaEnv.extend(RedisEnv.shape).extend({
   JUDGE_RPM: z.coerce.number().int().positive().optional(),
   JUDGE_TPM: z.coerce.number().int().positive().optional(),
   JUDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().optional(),
+  /**
+   * What the provider's tokens/min limit charges for the completion: the tokens generated
+   * (`usage`, default) or the `max_tokens` reserved. The limiter settles each call the same way.
+   */
+  JUDGE_TPM_CHARGES: z.enum(["usage", "max_tokens"]).default("usage"),
   /** Share of every limit that backfill may not use, so live traffic keeps low latency during a replay. */
   LIVE_RESERVE: z.coerce.number().min(0).max(0.9).default(0.2),
   /** Fleet-wide spend limits in USD per UTC hour / day; unset = no limit. */

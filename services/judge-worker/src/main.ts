@@ -79,6 +79,8 @@ const processor = createProcessor(
     deadLetterTopic: env.DEAD_LETTER_TOPIC,
     limiter,
     shutdownSignal: shuttingDown.signal,
+    chargedTokens: (usage) =>
+      env.JUDGE_TPM_CHARGES === "max_tokens" ? usage.prompt_tokens + Math.max(usage.completion_tokens, env.JUDGE_MAX_TOKENS) : usage.total_tokens,
     index: new ResultIndex(connection, env.QUEUE_PREFIX),
     budget: new CostBudget(connection, env.QUEUE_PREFIX, {
       hourlyUsd: env.COST_BUDGET_HOURLY_USD,

@@ -36,6 +36,8 @@ export type ProcessorDeps = {
   /** Records what was judged, so replays skip it. */
   index?: ResultIndex;
   budget?: CostBudget;
+  /** Tokens the provider's limit charges for a call, from its usage. */
+  chargedTokens: (usage: TokenUsage) => number;
   /** Aborted when the worker shuts down: jobs waiting for the limiter give their slot back. */
   shutdownSignal?: AbortSignal;
 };
@@ -92,7 +94,7 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (job: Judge
       const call = await client.judge(data.conversation);
       metrics.requestDuration.observe({ model }, call.latencyMs / 1000);
       metrics.requests.inc({ model, outcome: "ok" });
-      await lease?.settle({ actualTokens: call.usage.total_tokens });
+      await lease?.settle({ actualTokens: deps.chargedTokens(call.usage) });
       await deps.limiter?.onSuccess();
       await deps.limiter?.learnFromHeaders(call.headers);
       const costUsd = recordUsage(call.usage, call.latencyMs, data);
