@@ -9,6 +9,8 @@ export default defineConfig({
           name: "unit",
           include: ["packages/*/src/**/*.test.ts", "services/*/src/**/*.test.ts", "test/**/*.test.ts", "bench/**/*.test.ts"],
           exclude: ["**/*.int.test.ts", "**/node_modules/**"],
+          // A few unit tests shell out (docker-compose config, promtool): slow to start on a busy CI box.
+          testTimeout: 30_000,
         },
       },
       {
