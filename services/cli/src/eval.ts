@@ -118,15 +118,7 @@ export async function runEvalCommand(argv: string[], io: EvalIo): Promise<number
     throw err;
   }
 
-  const runtime = await connectRuntime({
-    redisUrl: io.env.REDIS_URL ?? "redis://127.0.0.1:6379",
-    prefix: io.env.QUEUE_PREFIX ?? "tracesift",
-    env: io.env,
-    maxAttempts: attempts,
-    ...(io.signal ? { signal: io.signal } : {}),
-  }).catch((err: unknown) => {
-    throw err instanceof RedisUnavailableError ? new UsageError(err.message) : err;
-  });
+  const runtime = await connectCliRuntime(io, attempts);
   let report: EvalReport;
   try {
     const judges = configs.map((c) => {
@@ -177,6 +169,19 @@ export async function runEvalCommand(argv: string[], io: EvalIo): Promise<number
 }
 
 /** SIGINT stops taking new conversations; in-flight ones finish and are recorded. A second one exits. */
+/** The fleet's Redis (rate limiter, result cache) for eval and label; an unreachable Redis is a usage error. */
+export function connectCliRuntime(io: EvalIo, maxAttempts: number) {
+  return connectRuntime({
+    redisUrl: io.env.REDIS_URL ?? "redis://127.0.0.1:6379",
+    prefix: io.env.QUEUE_PREFIX ?? "tracesift",
+    env: io.env,
+    maxAttempts,
+    ...(io.signal ? { signal: io.signal } : {}),
+  }).catch((err: unknown) => {
+    throw err instanceof RedisUnavailableError ? new UsageError(err.message) : err;
+  });
+}
+
 export function interruptSignal(): AbortSignal {
   const controller = new AbortController();
   process.once("SIGINT", () => {

@@ -8,7 +8,6 @@ import { join } from "node:path";
 import {
   assertUniqueNames,
   ConfigError,
-  connectRuntime,
   createCachedArbiter,
   createCachedJudge,
   DatasetError,
@@ -16,13 +15,12 @@ import {
   type LabelInput,
   type LabelRunResult,
   PanelFile,
-  RedisUnavailableError,
   readConfigFile,
   readDatasetFiles,
   renderLabelStats,
   runLabelling,
 } from "@tracesift/evaluation";
-import { type EvalIo, interruptSignal, listArg, positiveInt } from "./eval.ts";
+import { connectCliRuntime, type EvalIo, interruptSignal, listArg, positiveInt } from "./eval.ts";
 import type { Command } from "./main.ts";
 import { parseCommandArgs, requiredArg, UsageError } from "./usage.ts";
 
@@ -80,15 +78,7 @@ export async function runLabelCommand(argv: string[], io: EvalIo): Promise<numbe
     throw err;
   }
 
-  const runtime = await connectRuntime({
-    redisUrl: io.env.REDIS_URL ?? "redis://127.0.0.1:6379",
-    prefix: io.env.QUEUE_PREFIX ?? "tracesift",
-    env: io.env,
-    maxAttempts: attempts,
-    ...(io.signal ? { signal: io.signal } : {}),
-  }).catch((err: unknown) => {
-    throw err instanceof RedisUnavailableError ? new UsageError(err.message) : err;
-  });
+  const runtime = await connectCliRuntime(io, attempts);
   let result: LabelRunResult;
   try {
     let panel: ReturnType<typeof createCachedJudge>[];
