@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createKafka, ensureTopics } from "@tracesift/kafka";
-import { KafkaEnv } from "@tracesift/kafka";
+import { createKafka, ensureTopics, KafkaEnv } from "@tracesift/kafka";
 import { RedisEnv } from "@tracesift/queue";
 import { type Logger, parseEnv } from "@tracesift/runtime";
 import type { Command } from "./main.ts";
@@ -15,14 +14,14 @@ const SIM_PORT = 8787;
  * The whole fleet on real Kafka and Redis: simulator (unless a Fireworks key is set), ingest and
  * two judge workers as separate processes; sample conversations in, verdicts read back out.
  */
-export async function runDemo(options: { logger: Logger; kafkaBrokers: string; redisUrl: string }): Promise<number> {
+export async function runDemo(options: { logger: Logger; kafka: KafkaEnv; redisUrl: string }): Promise<number> {
   const { logger } = options;
   const runId = randomBytes(3).toString("hex");
   const logDir = join(REPO_ROOT, ".cache/demo", runId);
   const topics = { input: "traces", output: "traces.judged", dlq: "traces.dlq" };
   const realKey = process.env.FIREWORKS_API_KEY;
   const common = {
-    KAFKA_BROKERS: options.kafkaBrokers,
+    KAFKA_BROKERS: options.kafka.KAFKA_BROKERS,
     REDIS_URL: options.redisUrl,
     INPUT_TOPICS: topics.input,
     OUTPUT_TOPIC: topics.output,
@@ -33,7 +32,7 @@ export async function runDemo(options: { logger: Logger; kafkaBrokers: string; r
     ? { FIREWORKS_API_KEY: realKey }
     : { FIREWORKS_API_KEY: "sim-key", JUDGE_BASE_URL: `http://127.0.0.1:${SIM_PORT}/inference/v1` };
 
-  const kafka = createKafka({ KAFKA_BROKERS: options.kafkaBrokers, KAFKA_SSL: false }, "tracesift-demo", logger);
+  const kafka = createKafka(options.kafka, "tracesift-demo", logger);
   await ensureTopics(kafka, [{ topic: topics.input }, { topic: topics.output }, { topic: topics.dlq }]);
 
   const services: RunningService[] = [];
@@ -129,6 +128,6 @@ export const command: Command = {
   summary: "run the fleet end to end on sample conversations and print their verdicts",
   run: async ({ logger }) => {
     const env = parseEnv(KafkaEnv.extend(RedisEnv.shape));
-    return runDemo({ logger, kafkaBrokers: env.KAFKA_BROKERS, redisUrl: env.REDIS_URL });
+    return runDemo({ logger, kafka: env, redisUrl: env.REDIS_URL });
   },
 };
