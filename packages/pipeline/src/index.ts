@@ -96,8 +96,16 @@ export async function handleChunk(messages: KafkaMessage[], topic: string, parti
       }
     }
   }
-  const [ready] = await Promise.all([options.assembler.add(items), options.producer.sendAll(records)]);
-  const emitted = await emitReady(ready, options);
+  // Whole-conversation events need no assembly: judged straight from the event, without Redis
+  // round trips. Redeliveries map to the same job id, which BullMQ dedupes.
+  const whole = byConversation(items.filter((i) => i.immediate).map((i) => i.fragment)).map((group): ReadyConversation => {
+    const conversation = mergeFragments(group);
+    const first = group[0]!;
+    const source = items.find((i) => i.fragment === first)!.source;
+    return { key: first.conversation_key, conversation, version: conversationVersion(conversation), source, previous: null };
+  });
+  const [buffered] = await Promise.all([options.assembler.add(items.filter((i) => !i.immediate)), options.producer.sendAll(records)]);
+  const emitted = await emitReady([...whole, ...buffered], options, new Set(buffered));
   totals.enqueued += emitted.enqueued;
   totals.skipped += emitted.skipped;
   totals.alreadyJudged += emitted.alreadyJudged;
@@ -111,7 +119,12 @@ export async function handleChunk(messages: KafkaMessage[], topic: string, parti
  * Turn ready conversations into jobs or records, then ack them in the assembler. A version that
  * was already emitted (a duplicate delivery after the verdict) produces nothing new.
  */
-export async function emitReady(ready: ReadyConversation[], options: PipelineOptions): Promise<Totals> {
+export async function emitReady(
+  ready: ReadyConversation[],
+  options: PipelineOptions,
+  /** Which of `ready` were claimed from the assembler and must be acked there (default: all). */
+  claimed: ReadonlySet<ReadyConversation> = new Set(ready),
+): Promise<Totals> {
   const totals = zeroTotals();
   if (ready.length === 0) return totals;
   const judged = options.skipJudged
@@ -150,7 +163,7 @@ export async function emitReady(ready: ReadyConversation[], options: PipelineOpt
   }
   await Promise.all([enqueueJudgeJobs(options.queue, jobs, options.maxAttempts, options.jobIdSuffix), options.producer.sendAll(records)]);
   options.onEnqueued?.(jobs);
-  await Promise.all(ready.map((r) => options.assembler.ack(r)));
+  await Promise.all(ready.filter((r) => claimed.has(r)).map((r) => options.assembler.ack(r)));
   return totals;
 }
 

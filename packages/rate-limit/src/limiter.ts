@@ -45,6 +45,11 @@ export class FleetRateLimiter {
   private readonly burstWindowMs: number;
   private readonly burstFactor: number;
   private readonly leaseTtlMs: number;
+  /**
+   * Whether this instance has seen a 429/503 since its last reset of the fleet-wide counter. With
+   * configured limits (AIMD off) a success only needs to reach Redis when it resets something.
+   */
+  private sawRateLimit = true;
   private readonly random: () => number;
   private readonly adaptiveMax: number;
   private readonly keys: { win: string; burst: string; tot: string; flight: string; state: string };
@@ -137,6 +142,7 @@ export class FleetRateLimiter {
    * adaptive concurrency. Returns the pause in ms.
    */
   async onRateLimited(info: { status: 429 | 503; retryAfterMs?: number }): Promise<number> {
+    this.sawRateLimit = true;
     const retryAfter =
       info.retryAfterMs !== undefined && Number.isFinite(info.retryAfterMs) && info.retryAfterMs >= 0
         ? Math.ceil(Math.min(info.retryAfterMs, 600_000))
@@ -152,6 +158,9 @@ export class FleetRateLimiter {
 
   /** Resets the consecutive rate-limit count and grows the adaptive concurrency by 1/ac. */
   async onSuccess(): Promise<void> {
+    const aimd = this.limits.rpm === undefined && this.limits.tpm === undefined;
+    if (!aimd && !this.sawRateLimit) return;
+    this.sawRateLimit = false;
     await successScript.run(this.redis, [this.keys.state], [Math.min(ADAPTIVE_INITIAL, this.adaptiveMax), this.adaptiveMax]);
   }
 

@@ -55,6 +55,15 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (job: Judge
   const { client, metrics, logger } = deps;
   const model = client.model;
 
+  // A fleet stop is read at most once a second per process, not once per job: it is rare, and a
+  // second's delay in noticing it costs at most the calls already under way.
+  let stopCheck: { at: number; value: Promise<string | null> } | undefined;
+  function stoppedFor(): Promise<string | null | undefined> {
+    if (!deps.limiter) return Promise.resolve(undefined);
+    if (!stopCheck || Date.now() - stopCheck.at > 1_000) stopCheck = { at: Date.now(), value: deps.limiter.isStopped() };
+    return stopCheck.value;
+  }
+
   return async function process(job: Job, token?: string): Promise<void> {
     const parsed = JudgeJob.safeParse(job.data);
     if (!parsed.success) {
@@ -69,7 +78,7 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (job: Judge
       metrics.queueWait.observe({ priority }, Math.max(0, (job.processedOn - job.timestamp) / 1000));
     }
 
-    const stopped = await deps.limiter?.isStopped();
+    const stopped = await stoppedFor();
     if (stopped) return delay(job, token, 30_000, `model stopped: ${stopped}`);
     const overBudgetMs = (await deps.budget?.blockedForMs(priority)) ?? 0;
     metrics.budgetPaused.set({ priority }, overBudgetMs > 0 ? 1 : 0);
