@@ -92,30 +92,10 @@ const infra = {
   kafka: pidListeningOn(portOf(KAFKA_BROKERS.split(",")[0] ?? "", 9092)),
 };
 
-/** startService, or (with --profile) the same spawn with `--cpu-prof` into `<logDir>/prof-<name>`. */
+/** startService, with (under --profile) `--cpu-prof` into `<logDir>/prof-<name>`. */
 function launch(service: "ingest" | "judge-worker", name: string, env: Record<string, string>): RunningService {
-  if (!flags.profile) return startService({ service, name, env, logDir });
-  mkdirSync(logDir, { recursive: true });
-  const logFile = join(logDir, `${name}.log`);
-  const log = createWriteStream(logFile, { flags: "a" });
-  const child = spawn(
-    join(REPO_ROOT, "node_modules/.bin/tsx"),
-    ["--cpu-prof", `--cpu-prof-dir=${join(logDir, `prof-${name}`)}`, join(REPO_ROOT, "services", service, "src/main.ts")],
-    { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
-  return {
-    name,
-    child,
-    logFile,
-    exited,
-    async stop(signal = "SIGTERM") {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
-  };
+  const nodeArgs = flags.profile ? ["--cpu-prof", `--cpu-prof-dir=${join(logDir, `prof-${name}`)}`] : [];
+  return startService({ service, name, env, logDir, nodeArgs });
 }
 
 /** A bench/lib/bare.ts child, ready once it prints "ready". */

@@ -4,7 +4,6 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Admin, Kafka } from "@tracesift/kafka";
 import { type Conversation, conversationVersion, type JudgeJob } from "@tracesift/schemas";
@@ -72,17 +71,8 @@ export function parseFlags<S extends FlagSpec>(script: string, spec: S, argv = p
 // ---------------------------------------------------------------------------------------------
 // Workload
 
-/** mulberry32: the same seed gives the same workload. */
-export function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The same seed gives the same workload (mulberry32, shared with the simulator's fault draws). */
+export { seededRandom as rng } from "@tracesift/fireworks-sim";
 
 const WORDS = (
   "the meeting calendar invoice report customer order shipping refund account password schedule " +
@@ -147,17 +137,7 @@ export function makeEvent(id: string, random: () => number, bytes: number): { ke
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}
+export { freePort } from "../../services/cli/src/fleet.ts";
 
 let clockTicks: number | undefined;
 function ticksPerSecond(): number {

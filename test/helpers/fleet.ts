@@ -4,8 +4,9 @@
  * topics. Every fleet gets its own topics, consumer group and queue prefix.
  */
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
-import { type RunningService, startService, waitForHttp, REPO_ROOT } from "../../services/cli/src/fleet.ts";
+import { freePort, type RunningService, startService, waitForHttp, REPO_ROOT } from "../../services/cli/src/fleet.ts";
+
+export { freePort };
 import { createSimulator } from "@tracesift/fireworks-sim";
 import { createKafka, ensureTopics, type Kafka, type Consumer } from "@tracesift/kafka";
 import { createLogger } from "@tracesift/runtime";
@@ -20,17 +21,6 @@ export type Record =
   | { topic: "output"; key: string | null; result: JudgeResult }
   | { topic: "dlq"; key: string | null; letter: DeadLetter };
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}
 
 export type TestFleet = Awaited<ReturnType<typeof startTestFleet>>;
 

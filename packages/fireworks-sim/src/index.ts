@@ -21,3 +21,4 @@ export {
 } from "./options.ts";
 export type { ModelStats, SimStats, StatusCounts, TokenCounts } from "./stats.ts";
 export { CHARS_PER_TOKEN, messageTokens, promptTokens, textTokens } from "./tokens.ts";
+export { seededRandom } from "./tokens.ts";

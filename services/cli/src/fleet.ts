@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
+import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -25,13 +26,15 @@ export function startService(options: {
   name?: string;
   env: Record<string, string | undefined>;
   logDir: string;
+  /** Extra Node flags, e.g. `--cpu-prof` for a benchmark's profile. */
+  nodeArgs?: string[];
 }): RunningService {
   const name = options.name ?? options.service;
   mkdirSync(options.logDir, { recursive: true });
   const logFile = join(options.logDir, `${name}.log`);
   const log = createWriteStream(logFile, { flags: "a" });
   const tsx = join(REPO_ROOT, "node_modules/.bin/tsx");
-  const child = spawn(tsx, [join(REPO_ROOT, "services", options.service, "src/main.ts")], {
+  const child = spawn(tsx, [...(options.nodeArgs ?? []), join(REPO_ROOT, "services", options.service, "src/main.ts")], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -69,4 +72,17 @@ export async function waitForHttp(url: string, timeoutMs = 60_000, service?: Run
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${url} not ready after ${timeoutMs} ms (${last})${service ? `; see ${service.logFile}` : ""}`);
+}
+
+/** A port free on 127.0.0.1 right now, for a service's metrics or a test server. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
 }
