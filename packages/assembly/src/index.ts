@@ -144,11 +144,6 @@ export class ConversationAssembler {
     await this.options.redis.eval(ACK_SCRIPT, 2, this.claimedKey, this.k("meta", ready.key), ready.key, ready.version.content_hash);
   }
 
-  /** Conversations buffered and not yet ready — the assembly backlog. */
-  async pending(): Promise<number> {
-    return this.options.redis.zcard(this.dueKey);
-  }
-
   private async load(key: string): Promise<ReadyConversation | null> {
     const [frags, meta] = await Promise.all([
       this.options.redis.hvals(this.k("frag", key)),

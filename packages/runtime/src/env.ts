@@ -39,15 +39,15 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
   return result.data;
 }
 
-/** Names of variables whose values must never be printed. */
-export const SECRET_ENV_PATTERN = /(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$/i;
+/** Names of settings whose values must never be printed (FIREWORKS_API_KEY, apiKey, KAFKA_SASL_PASSWORD…). */
+const SECRET_NAME = /(key|token|secret|password|credentials?)$/i;
 
 /** A copy of a config object with secret-looking fields masked, safe to log at start-up. */
 export function redactConfig(config: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(config).map(([k, v]) => [
       k,
-      SECRET_ENV_PATTERN.test(k) || /apiKey|password|token|secret/i.test(k) ? (v ? "[redacted]" : v) : v,
+      SECRET_NAME.test(k) ? (v ? "[redacted]" : v) : v,
     ]),
   );
 }
