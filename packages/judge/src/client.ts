@@ -1,5 +1,6 @@
 import type { Conversation, TokenUsage, Verdict } from "@tracesift/schemas";
 import OpenAI from "openai";
+import { createHttpFetch } from "./http.ts";
 import { buildChatMessages, VERDICT_JSON_SCHEMA } from "./prompt.ts";
 import { parseVerdict } from "./verdict.ts";
 
@@ -11,6 +12,8 @@ export type JudgeClientOptions = {
   maxTokens: number;
   /** `json_schema` constrains decoding where supported; `json_object` is the fallback for endpoints without it. */
   responseFormat: "json_schema" | "json_object";
+  /** The HTTP client under the SDK; a keep-alive node:http client (./http.ts) when absent. */
+  fetch?: typeof fetch;
 };
 
 export type ChatMessage = { role: "system" | "user"; content: string };
@@ -47,6 +50,7 @@ export function createJudgeClient(options: JudgeClientOptions) {
     apiKey: options.apiKey,
     maxRetries: 0,
     timeout: options.timeoutMs,
+    fetch: options.fetch ?? createHttpFetch(),
   });
 
   /** One verdict call with caller-built messages (the judge's prompt, or another such as an arbiter's). */
