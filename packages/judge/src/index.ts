@@ -2,6 +2,7 @@ export { type ChatMessage, createJudgeClient, type JudgeCall, JudgeCallError, ty
 export { callCostUsd, DEFAULT_PRICES, GpuHourPrice, Price, PricingTable, priceFor, TokenPrice, tokenCostUsd } from "./pricing.ts";
 export {
   buildChatMessages,
+  estimateChatTokens,
   estimatePromptTokens,
   judgeMessages,
   PROMPT_VERSION,

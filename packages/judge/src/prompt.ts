@@ -53,6 +53,12 @@ export const VERDICT_JSON_SCHEMA = {
 
 /** Rough token estimate (≈4 characters per token) used before a call to budget rate limits. */
 export function estimatePromptTokens(conversation: Pick<Conversation, "messages">): number {
-  const chars = SYSTEM_PROMPT.length + renderTranscript(conversation).length;
+  return estimateChatTokens(buildChatMessages(conversation));
+}
+
+/** The same estimate for messages already built, so a worker renders each transcript once. */
+export function estimateChatTokens(messages: readonly { content: string }[]): number {
+  let chars = 0;
+  for (const m of messages) chars += m.content.length;
   return Math.ceil(chars / 4) + 16;
 }

@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { createJudgeClient, estimatePromptTokens } from "@tracesift/judge";
+import { createJudgeClient, estimateChatTokens } from "@tracesift/judge";
 import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics, kafkaReadiness } from "@tracesift/kafka";
 import { initJudgeSeries, judgeMetrics } from "@tracesift/metrics";
 import { createRedis, redisReadiness } from "@tracesift/queue";
@@ -34,6 +34,11 @@ const connection = createRedis(env.REDIS_URL, "worker");
 shutdown.add("redis", async () => {
   await connection.quit();
 });
+// BullMQ's connection stays as BullMQ expects it; the worker's own state uses a pipelined one.
+const state = createRedis(env.REDIS_URL, "worker-state");
+shutdown.add("redis (worker state)", async () => {
+  await state.quit();
+});
 
 const client = createJudgeClient({
   baseURL: env.JUDGE_BASE_URL,
@@ -45,7 +50,7 @@ const client = createJudgeClient({
 });
 
 const limiter = new FleetRateLimiter({
-  redis: connection,
+  redis: state,
   prefix: `${env.QUEUE_PREFIX}:ratelimit`,
   model: env.JUDGE_MODEL,
   limits: {
@@ -81,15 +86,15 @@ const processor = createProcessor(
     shutdownSignal: shuttingDown.signal,
     chargedTokens: (usage) =>
       env.JUDGE_TPM_CHARGES === "max_tokens" ? usage.prompt_tokens + Math.max(usage.completion_tokens, env.JUDGE_MAX_TOKENS) : usage.total_tokens,
-    index: new ResultIndex(connection, env.QUEUE_PREFIX),
-    budget: new CostBudget(connection, env.QUEUE_PREFIX, {
+    index: new ResultIndex(state, env.QUEUE_PREFIX),
+    budget: new CostBudget(state, env.QUEUE_PREFIX, {
       hourlyUsd: env.COST_BUDGET_HOURLY_USD,
       dailyUsd: env.COST_BUDGET_DAILY_USD,
       backfillShare: 1 - env.LIVE_RESERVE,
       pauseLive: env.BUDGET_PAUSES_LIVE,
     }),
   },
-  (job) => estimatePromptTokens(job.conversation) + env.JUDGE_MAX_TOKENS,
+  (messages) => estimateChatTokens(messages) + env.JUDGE_MAX_TOKENS,
 );
 
 const worker = new Worker(env.JUDGE_QUEUE, processor, {

@@ -1,6 +1,8 @@
 import type { BatchingProducer } from "@tracesift/kafka";
 import {
+  buildChatMessages,
   callCostUsd,
+  type ChatMessage,
   InvalidOutputError,
   JudgeCallError,
   type JudgeClient,
@@ -51,7 +53,7 @@ export function resultId(job: JudgeJob, model: string): string {
  * or a dead letter once attempts are spent. Rate limits and fleet stops delay the job without
  * spending an attempt.
  */
-export function createProcessor(deps: ProcessorDeps, estimateTokens: (job: JudgeJob) => number) {
+export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: ChatMessage[]) => number) {
   const { client, metrics, logger } = deps;
   const model = client.model;
 
@@ -85,10 +87,11 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (job: Judge
     // Re-check at least once a minute: budgets can be raised without a restart of the window.
     if (overBudgetMs > 0) return delay(job, token, Math.min(overBudgetMs, 60_000), "cost budget reached");
 
+    const messages = buildChatMessages(data.conversation);
     let lease: Awaited<ReturnType<FleetRateLimiter["acquire"]>> | undefined;
     try {
       lease = await deps.limiter?.acquire({
-        tokens: estimateTokens(data),
+        tokens: estimateTokens(messages),
         priority,
         ...(deps.shutdownSignal ? { signal: deps.shutdownSignal } : {}),
       });
@@ -100,14 +103,10 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (job: Judge
     if (lease) metrics.rateLimitWait.observe({ model, priority }, lease.waitedMs / 1000);
     const started = performance.now();
     try {
-      const call = await client.judge(data.conversation);
+      const call = await client.complete(messages);
       metrics.requestDuration.observe({ model }, call.latencyMs / 1000);
       metrics.requests.inc({ model, outcome: "ok" });
-      await lease?.settle({ actualTokens: deps.chargedTokens(call.usage) });
-      await deps.limiter?.onSuccess();
-      await deps.limiter?.learnFromHeaders(call.headers);
       const costUsd = recordUsage(call.usage, call.latencyMs, data);
-      await deps.budget?.record(costUsd);
       const result: JudgedResult = {
         schema_version: 1,
         result_id: resultId(data, model),
@@ -126,13 +125,23 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (job: Judge
         attempts: job.attemptsMade + 1,
         judged_at: new Date().toISOString(),
       };
-      await deps.producer.send({
-        topic: deps.outputTopic,
-        key: data.conversation.id,
-        value: JSON.stringify(result),
-        headers: { [PROVENANCE_HEADER]: "judge-worker" },
-      });
-      await deps.index?.put(result);
+      // Independent writes go together: a job holds its concurrency slot until the last one is
+      // acknowledged, so their latencies must not add up. The index is written only once the
+      // result is on the topic, so a replay never skips a conversation whose result was lost.
+      await Promise.all([
+        lease?.settle({ actualTokens: deps.chargedTokens(call.usage) }),
+        deps.limiter?.onSuccess(),
+        deps.limiter?.learnFromHeaders(call.headers),
+        deps.budget?.record(costUsd),
+        deps.producer
+          .send({
+            topic: deps.outputTopic,
+            key: data.conversation.id,
+            value: JSON.stringify(result),
+            headers: { [PROVENANCE_HEADER]: "judge-worker" },
+          })
+          .then(() => deps.index?.put(result)),
+      ]);
       metrics.verdicts.inc({ app: appOf(data), verdict: call.verdict.perceived_error ? "perceived_error" : "no_error", priority });
       if (data.source.event_time) {
         metrics.endToEnd.observe({ priority }, Math.max(0, (Date.now() - Date.parse(data.source.event_time)) / 1000));
