@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import type { SimContext } from "./context.ts";
 import { malformedContent, readDirectives } from "./faults.ts";
-import { describeIssues, HttpError, readJson, sendError, sendJson, sleep } from "./http.ts";
+import { describeIssues, type Hangup, HttpError, readJson, sendError, sendJson, sleep } from "./http.ts";
 import type { InjectedFault, MalformedVariant } from "./options.ts";
 import { WINDOW_MS } from "./rate-limiter.ts";
 import { messageTokens, promptTokens, textTokens } from "./tokens.ts";
@@ -37,14 +37,14 @@ export async function handleChat(
   ctx: SimContext,
   req: IncomingMessage,
   res: ServerResponse,
-  signal: AbortSignal,
+  hangup: Hangup,
 ): Promise<{ outcome: Outcome; model?: string }> {
   let model: string | undefined;
   try {
     authorize(ctx, req);
     const body = parseRequest(await readJson(req));
     model = body.model;
-    const outcome = await answer(ctx, body, res, signal);
+    const outcome = await answer(ctx, body, res, hangup);
     return { outcome, model };
   } catch (err) {
     if (err instanceof HttpError) {
@@ -52,7 +52,7 @@ export async function handleChat(
       return { outcome: { status: err.status }, ...(model ? { model } : {}) };
     }
     // 499 (nginx's "client closed request"): the client or the simulator hung up first.
-    if (signal.aborted) return { outcome: { status: 499 }, ...(model ? { model } : {}) };
+    if (hangup.aborted) return { outcome: { status: 499 }, ...(model ? { model } : {}) };
     throw err;
   }
 }
@@ -75,7 +75,7 @@ function parseRequest(json: unknown): ChatRequest {
   return parsed.data;
 }
 
-async function answer(ctx: SimContext, body: ChatRequest, res: ServerResponse, signal: AbortSignal): Promise<Outcome> {
+async function answer(ctx: SimContext, body: ChatRequest, res: ServerResponse, hangup: Hangup): Promise<Outcome> {
   const { config } = ctx;
   const limits = { rpm: config.rpm, tpm: config.tpm };
   const drawn = ctx.faults.next(config.faults, ctx.random);
@@ -84,7 +84,8 @@ async function answer(ctx: SimContext, body: ChatRequest, res: ServerResponse, s
     const { fault, source } = drawn;
     if (fault.kind === "timeout") {
       // Hang: no bytes at all, until the client's timeout fires or the simulator closes.
-      if (!signal.aborted) {
+      if (!hangup.aborted) {
+        const signal = hangup.signal;
         await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
       }
       return { status: "timeout", fault: source };
@@ -138,14 +139,16 @@ async function answer(ctx: SimContext, body: ChatRequest, res: ServerResponse, s
     (config.latencyPerKTokensMs * (prompt + completion)) / 1000 +
     config.latencyJitterMs * ctx.random() +
     directives.slowMs;
-  await sleep(latency, signal);
+  // With no latency (the benchmarks' instant model) there is nothing to wait for, nor a signal to make.
+  if (latency > 0) await sleep(latency, hangup.signal);
+  else if (hangup.aborted) throw hangup.reason;
 
   const tokens = { prompt, cached, completion };
   const headers: Record<string, string> = {
     "fireworks-prompt-tokens": String(prompt),
     "fireworks-cached-prompt-tokens": String(cached),
-    ...(config.sendRateLimitHeaders ? decision.headers : {}),
   };
+  if (config.sendRateLimitHeaders) Object.assign(headers, decision.headers);
   sendJson(res, 200, completionBody(ctx, body.model, content, finishReason, tokens), headers);
   return { status: 200, tokens, malformed: malformed !== undefined, ...(fault ? { fault } : {}) };
 }

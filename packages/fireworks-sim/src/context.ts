@@ -1,4 +1,5 @@
 import type { FaultPlan } from "./faults.ts";
+import type { Hangup } from "./http.ts";
 import type { SimConfig, SimHooks } from "./options.ts";
 import type { PromptCache } from "./prompt-cache.ts";
 import type { SlidingWindowLimiter } from "./rate-limiter.ts";
@@ -14,6 +15,8 @@ export type SimContext = {
   faults: FaultPlan;
   stats: StatsRecorder;
   onRequest: SimHooks["onRequest"];
-  /** Aborts when the simulator closes, releasing hanging and sleeping requests. */
+  /** Aborts when the simulator closes. */
   closing: AbortSignal;
+  /** The chat requests in flight, which close() abandons, releasing hanging and sleeping ones. */
+  inFlight: Set<Hangup>;
 };

@@ -15,6 +15,9 @@ const FAIL_ONCE = /\[sim:fail-once:([^\]\s]+)\]/g;
 const SLOW = /\[sim:slow:(\d+)\]/g;
 
 export function readDirectives(contents: readonly string[]): Directives {
+  // Every directive is "[sim:...]" inside one message (none spans the "\n" joints), so requests without
+  // one, nearly all of them, skip joining a possibly large prompt and scanning it three times.
+  if (!contents.some((c) => c.includes("[sim:"))) return { failOnceIds: [], slowMs: 0 };
   const text = contents.join("\n");
   const malformed = MALFORMED.exec(text);
   return {

@@ -6,6 +6,11 @@ import { createHash } from "node:crypto";
  */
 export class PromptCache {
   private readonly lastSeen = new Map<string, number>();
+  /**
+   * The last prefix hashed, with its digest: clients send the same system prompt over and over, and
+   * comparing it with the last one is much cheaper than hashing it again.
+   */
+  private last: { prefix: string; digest: string } | undefined;
 
   constructor(
     private ttlMs: number,
@@ -18,7 +23,8 @@ export class PromptCache {
 
   /** True if the prefix was seen within the TTL; either way it counts as seen now. */
   touch(model: string, prefix: string): boolean {
-    const key = `${model}\u0000${createHash("sha256").update(prefix).digest("hex")}`;
+    if (this.last?.prefix !== prefix) this.last = { prefix, digest: createHash("sha256").update(prefix).digest("hex") };
+    const key = `${model}\u0000${this.last.digest}`;
     const t = this.now();
     const previous = this.lastSeen.get(key);
     const hit = previous !== undefined && t - previous < this.ttlMs;

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SlidingWindowLimiter } from "./rate-limiter.ts";
 import { createSimulator } from "./simulator.ts";
+import { seededRandom } from "./tokens.ts";
 import { client, judgeRequest, OpenAI, thanked } from "./test-client.ts";
 
 type RateLimitError = InstanceType<typeof OpenAI.RateLimitError>;
@@ -106,5 +107,36 @@ describe("SlidingWindowLimiter", () => {
     expect(limiter.admit("m", 60, { tpm: 100 })).toMatchObject({ ok: false, exceeded: "tokens", retryAfterMs: 40_000 });
     expect(limiter.admit("m", 200, { tpm: 100 })).toMatchObject({ ok: false, retryAfterMs: 60_000 });
     expect(limiter.admit("other-model", 60, { tpm: 100 }).ok).toBe(true);
+  });
+});
+
+describe("SlidingWindowLimiter bookkeeping", () => {
+  it("decides like recounting the whole window on every request, through many expiries", () => {
+    // The reference keeps only the live entries and recounts them every time.
+    let live: { at: number; tokens: number }[] = [];
+    const reference = (t: number, tokens: number, limits: { rpm?: number; tpm?: number }) => {
+      live = live.filter((e) => e.at > t - 60_000);
+      const used = live.reduce((sum, e) => sum + e.tokens, 0);
+      const ok = !(limits.rpm !== undefined && live.length + 1 > limits.rpm) && !(limits.tpm !== undefined && used + tokens > limits.tpm);
+      if (ok) live.push({ at: t, tokens });
+      return { ok, count: live.length, used: live.reduce((sum, e) => sum + e.tokens, 0) };
+    };
+    let t = 0;
+    const limiter = new SlidingWindowLimiter(() => t);
+    const random = seededRandom(1);
+    let refused = 0;
+    // ~1,200 live entries over 500 s of clock: thousands of expiries, so the array is compacted often.
+    for (let i = 0; i < 10_000; i++) {
+      t += Math.floor(random() * 100);
+      const tokens = 1 + Math.floor(random() * 100);
+      const limits = i % 3 === 0 ? {} : { rpm: 1_000, tpm: 50_000 };
+      const expected = reference(t, tokens, limits);
+      expect(limiter.admit("m", tokens, limits).ok).toBe(expected.ok);
+      if (!expected.ok) refused++;
+      const headers = limiter.peek("m", { rpm: 1_000_000, tpm: 60_000_000 });
+      expect(headers["x-ratelimit-remaining-requests"]).toBe(String(1_000_000 - expected.count));
+      expect(headers["x-ratelimit-remaining-tokens-prompt"]).toBe(String(Math.floor((60_000_000 - expected.used) / 60)));
+    }
+    expect(refused).toBeGreaterThan(100);
   });
 });

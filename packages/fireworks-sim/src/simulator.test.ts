@@ -73,6 +73,15 @@ describe("chat completions through the openai SDK", () => {
     expect(() => JSON.parse(data.choices[0]!.message.content!)).toThrow();
   });
 
+  it("reads content parts and large multi-byte bodies", async () => {
+    const long = "é".repeat(300_000);
+    const request = judgeRequest([...thanked.slice(0, 2), { role: "user", content: `${long} That's wrong` }]);
+    const parts = { ...request, messages: [request.messages[0]!, { role: "user" as const, content: [{ type: "text" as const, text: request.messages[1]!.content }] }] };
+    const data = await client(url).chat.completions.create(parts);
+    expect(JSON.parse(data.choices[0]!.message.content!)).toMatchObject({ perceived_error: true });
+    expect(data.usage!.prompt_tokens).toBeGreaterThan(long.length / 4);
+  });
+
   it("answers 404 with Fireworks' body for an unknown model", async () => {
     const err = await client(url)
       .chat.completions.create(judgeRequest(thanked, { model: "accounts/x/models/nope" }))

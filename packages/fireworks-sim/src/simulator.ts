@@ -4,7 +4,7 @@ import { handleAdmin } from "./admin.ts";
 import { handleChat } from "./chat.ts";
 import type { SimContext } from "./context.ts";
 import { FaultPlan } from "./faults.ts";
-import { HttpError, sendError } from "./http.ts";
+import { Hangup, HttpError, sendError } from "./http.ts";
 import {
   type InjectedFault,
   InjectedFaultSchema,
@@ -57,6 +57,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     stats: new StatsRecorder(),
     onRequest,
     closing: new AbortController().signal,
+    inFlight: new Set(),
   };
   let server: Server | undefined;
   let shutdown: AbortController | undefined;
@@ -82,7 +83,9 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       const s = server;
       if (!s) return;
       server = undefined;
-      shutdown?.abort(new Error("simulator closed"));
+      const reason = new Error("simulator closed");
+      shutdown?.abort(reason);
+      for (const request of ctx.inFlight) request.abort(reason);
       await new Promise<void>((resolve) => {
         s.close(() => resolve());
         s.closeAllConnections();
@@ -128,18 +131,20 @@ function route(ctx: SimContext, sim: Simulator, req: IncomingMessage, res: Serve
 async function chat(ctx: SimContext, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (req.method !== "POST") throw new HttpError(405, "METHOD_NOT_ALLOWED", `use POST ${path}`);
   const started = performance.now();
-  // The request's signal: the client hung up before we answered, or the simulator is closing.
-  const left = new AbortController();
+  // The client hangs up before the answer, or the simulator closes (close() abandons `inFlight`).
+  const hangup = new Hangup();
   res.once("close", () => {
-    if (!res.writableFinished) left.abort(new Error("client closed the connection"));
+    if (!res.writableFinished) hangup.abort(new Error("client closed the connection"));
   });
-  const signal = AbortSignal.any([left.signal, ctx.closing]);
+  if (ctx.closing.aborted) hangup.abort(ctx.closing.reason);
+  ctx.inFlight.add(hangup);
   const stats = ctx.stats;
   stats.started();
   let result: Awaited<ReturnType<typeof handleChat>> = { outcome: { status: 500 } };
   try {
-    result = await handleChat(ctx, req, res, signal);
+    result = await handleChat(ctx, req, res, hangup);
   } finally {
+    ctx.inFlight.delete(hangup);
     const { outcome, model } = result;
     stats.finished(outcome.status, model, outcome.tokens, outcome.malformed);
     ctx.onRequest?.({

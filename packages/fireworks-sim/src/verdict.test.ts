@@ -41,6 +41,18 @@ describe("decideVerdict", () => {
     expect(verdict.perceived_error).toBe(false);
   });
 
+  it("treats any letter or digit, not only ASCII, as part of a word", () => {
+    const flags = (text: string) => decideVerdict([u("Go"), a("Done."), u(text)]).perceived_error;
+    expect(flags("wrong")).toBe(true);
+    expect(flags("(wrong)")).toBe(true);
+    expect(flags("😀wrong😀")).toBe(true);
+    expect(flags("éwrong")).toBe(false);
+    expect(flags("wrongé")).toBe(false);
+    expect(flags("𝐀wrong")).toBe(false);
+    expect(flags("2wrong")).toBe(false);
+    expect(flags("stopwatch, then stop")).toBe(true);
+  });
+
   it("flags an assistant admitting a mistake after the user spoke", () => {
     const verdict = decideVerdict([u("Sort this"), a("Done."), u("Thanks"), a("Actually, my mistake: it was not sorted.")]);
     expect(verdict).toEqual({ perceived_error: true, reason: 'The assistant acknowledges a mistake ("my mistake").' });

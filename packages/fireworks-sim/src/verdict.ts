@@ -50,37 +50,49 @@ const USER_REASON: Record<CueKind, (cue: string) => string> = {
   rejection: (cue) => `The user rejects what the assistant did ("${cue}").`,
 };
 
-type Matcher = { cue: string; pattern: RegExp; reason: string };
+type Matcher = { cue: string; pattern: string; reason: string };
 
 function matcher(cue: string, reason: string): Matcher {
+  // The start is guarded in cueSet; every cue begins with a letter or digit, which that relies on.
+  if (!/^[\p{L}\p{N}]/u.test(cue)) throw new Error(`cue ${JSON.stringify(cue)} must start with a letter or digit`);
   const escaped = cue.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  // \b is ASCII-only and meaningless next to punctuation ("no,"), so guard only the ends that are letters.
-  const start = /^[\p{L}\p{N}]/u.test(cue) ? "(?<![\\p{L}\\p{N}])" : "";
+  // \b is ASCII-only and meaningless next to punctuation ("no,"), so only an end that is a letter is guarded.
   const end = /[\p{L}\p{N}]$/u.test(cue) ? "(?![\\p{L}\\p{N}])" : "";
-  return { cue, pattern: new RegExp(`${start}${escaped}${end}`, "u"), reason };
+  return { cue, pattern: `${escaped}${end}`, reason };
 }
 
-const USER_MATCHERS = (Object.keys(USER_CUES) as CueKind[]).flatMap((kind) =>
-  USER_CUES[kind].map((cue) => matcher(cue, USER_REASON[kind](cue))),
+/**
+ * All of a role's cues in one regex, so a message is scanned once rather than once per cue (the
+ * simulator's hottest loop on large conversations): the start of the text or a character that is not
+ * a letter or digit, then any cue (captured). Matches are found in the order the cues start, and at
+ * one position the longer cues are tried first, so the longer cue wins a tie ("that's wrong" over
+ * "wrong"). Consuming the character before the cue scans faster than a lookbehind on each cue.
+ */
+type CueSet = { pattern: RegExp; reasons: Map<string, string> };
+
+function cueSet(matchers: readonly Matcher[]): CueSet {
+  const longestFirst = [...matchers].sort((a, b) => b.cue.length - a.cue.length);
+  const reasons = new Map<string, string>();
+  for (const m of longestFirst) if (!reasons.has(m.cue)) reasons.set(m.cue, m.reason);
+  const cues = longestFirst.map((m) => m.pattern).join("|");
+  return { pattern: new RegExp(`(?:^|[^\\p{L}\\p{N}])(${cues})`, "u"), reasons };
+}
+
+const USER_CUE_SET = cueSet(
+  (Object.keys(USER_CUES) as CueKind[]).flatMap((kind) => USER_CUES[kind].map((cue) => matcher(cue, USER_REASON[kind](cue)))),
 );
-const ASSISTANT_MATCHERS = ASSISTANT_CUES.map((cue) =>
-  matcher(cue, `The assistant acknowledges a mistake ("${cue}").`),
-);
+const ASSISTANT_CUE_SET = cueSet(ASSISTANT_CUES.map((cue) => matcher(cue, `The assistant acknowledges a mistake ("${cue}").`)));
 
 /** Lower-cases and straightens typographic apostrophes, so "That’s wrong" matches "that's wrong". */
 function normalize(text: string): string {
   return text.toLowerCase().replace(/[\u2018\u2019\u02bc]/g, "'");
 }
 
-/** The cue that starts earliest in the text; on a tie the longer cue wins ("that's wrong" over "wrong"). */
-function firstCue(text: string, matchers: readonly Matcher[]): Matcher | undefined {
-  let best: { m: Matcher; at: number } | undefined;
-  for (const m of matchers) {
-    const at = text.search(m.pattern);
-    if (at < 0) continue;
-    if (!best || at < best.at || (at === best.at && m.cue.length > best.m.cue.length)) best = { m, at };
-  }
-  return best?.m;
+/** The reason for the cue that starts earliest in the text; on a tie the longer cue wins. */
+function firstCue(text: string, cues: CueSet): string | undefined {
+  // The captured text is exactly one cue: the cues are literals and `text` is already lower-cased.
+  const match = cues.pattern.exec(text);
+  return match ? cues.reasons.get(match[1]!) : undefined;
 }
 
 /**
@@ -96,14 +108,13 @@ export function decideVerdict(messages: readonly TranscriptMessage[]): Verdict {
   let seenUser = false;
   let seenAssistant = false;
   for (const message of messages) {
-    const text = normalize(message.content);
     if (message.role === "user") {
-      const hit = seenAssistant ? firstCue(text, USER_MATCHERS) : undefined;
-      if (hit) return { perceived_error: true, reason: hit.reason };
+      const hit = seenAssistant ? firstCue(normalize(message.content), USER_CUE_SET) : undefined;
+      if (hit) return { perceived_error: true, reason: hit };
       seenUser = true;
     } else if (message.role === "assistant") {
-      const hit = seenUser ? firstCue(text, ASSISTANT_MATCHERS) : undefined;
-      if (hit) return { perceived_error: true, reason: hit.reason };
+      const hit = seenUser ? firstCue(normalize(message.content), ASSISTANT_CUE_SET) : undefined;
+      if (hit) return { perceived_error: true, reason: hit };
       seenAssistant = true;
     }
   }
