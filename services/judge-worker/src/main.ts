@@ -27,7 +27,7 @@ await ensureTopics(kafka, [{ topic: env.OUTPUT_TOPIC }, { topic: env.DEAD_LETTER
 const kafkaProducer = createIdempotentProducer(kafka);
 await kafkaProducer.connect();
 shutdown.add("kafka producer", () => kafkaProducer.disconnect());
-const producer = new BatchingProducer(kafkaProducer);
+const producer = new BatchingProducer(kafkaProducer, { lingerMs: env.OUTPUT_LINGER_MS });
 shutdown.add("pending results", () => producer.flush());
 
 const connection = createRedis(env.REDIS_URL, "worker");
