@@ -11,6 +11,7 @@ import { normalizeSpanEvent } from "./formats/otel.ts";
 import {
   DEFAULT_MAX_MESSAGES,
   type FormatName,
+  markValidated,
   NormalizeError,
   type NormalizeOptions,
   TraceFragment,
@@ -65,7 +66,7 @@ export function normalizeEvent(event: unknown, opts: NormalizeOptions = {}): Tra
   }
   return fragments.map((f) => {
     const parsed = TraceFragment.safeParse(f);
-    if (parsed.success) return parsed.data;
+    if (parsed.success) return markValidated(parsed.data);
     const issue = parsed.error.issues[0];
     throw new NormalizeError("invalid_shape", `${format}: fragment ${f.fragment_id}: ${issue?.path.join(".") ?? ""} ${issue?.message ?? ""}`.trim(), format);
   });

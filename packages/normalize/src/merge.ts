@@ -7,7 +7,7 @@
  * history consistent with every fragment.
  */
 import { Conversation, type Message } from "@tracesift/schemas";
-import { NormalizeError, type TraceFragment } from "./types.ts";
+import { isValidated, NormalizeError, type TraceFragment } from "./types.ts";
 import { maxIso, minIso } from "./util.ts";
 
 /** Above this many cells the O(n·m) alignment gives way to a linear "append what is new". */
@@ -36,14 +36,17 @@ export function mergeFragments(fragments: TraceFragment[]): Conversation {
     }
     metadata = { ...metadata, ...f.metadata };
   }
-  return Conversation.parse({
+  const conversation: Conversation = {
     id: first.conversation_key,
     source: ordered[0]?.source ?? first.source,
     messages: history,
     ...(started !== undefined ? { started_at: started } : {}),
     ...(updated !== undefined ? { updated_at: updated } : {}),
     metadata,
-  });
+  };
+  // One fragment as parsing returned it (a whole-conversation event) is already a valid
+  // conversation, with its metadata keys in schema order: parsing again would only copy it.
+  return fragments.length === 1 && isValidated(first) ? conversation : Conversation.parse(conversation);
 }
 
 /** True iff a user speaks after the assistant did: only then can a user perceive an error. */

@@ -29,6 +29,22 @@ export const TraceFragment = z.object({
 });
 export type TraceFragment = z.infer<typeof TraceFragment>;
 
+/** Fragments exactly as `TraceFragment` parsing returned them (see `markValidated`). */
+const validated = new WeakSet<TraceFragment>();
+
+/**
+ * Records that `TraceFragment` parsing produced this fragment, so what it merges into alone needs no
+ * second validation. Fragments are never mutated after normalization.
+ */
+export function markValidated(fragment: TraceFragment): TraceFragment {
+  validated.add(fragment);
+  return fragment;
+}
+
+export function isValidated(fragment: TraceFragment): boolean {
+  return validated.has(fragment);
+}
+
 /** Codes are a subset of the dead-letter reasons so ingest can route errors without a mapping table. */
 export type NormalizeErrorCode = "invalid_json" | "invalid_shape" | "unknown_format" | "oversized";
 

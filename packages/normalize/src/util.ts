@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { ConversationMetadata } from "@tracesift/schemas";
+import type { NormalizedMessage } from "./types.ts";
 
 export type Rec = Record<string, unknown>;
 
@@ -106,6 +107,17 @@ export function shortHash(value: unknown): string {
   } catch {
     text = String(value);
   }
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+/**
+ * A content id (16 hex chars of SHA-256) for normalized messages and a short `extra` string, for
+ * large conversations where `shortHash` would first serialize the whole payload to JSON: each field
+ * is length-prefixed or space-free, so different inputs never hash the same text.
+ */
+export function messagesHash(messages: readonly NormalizedMessage[], extra: string): string {
+  let text = `${extra.length}:${extra}`;
+  for (const m of messages) text += `\n${m.role} ${m.timestamp ?? "-"} ${m.content.length}:${m.content}`;
   return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 

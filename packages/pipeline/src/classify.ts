@@ -40,27 +40,24 @@ export function classifyMessage(message: KafkaMessage, topic: string, partition:
     event_time: new Date(Number(message.timestamp)).toISOString(),
   };
   const value = message.value;
-  const dead = (reason_code: DeadLetterReason, reason: string, format = "unknown"): EventOutcome[] => [
-    { kind: "dead", format, letter: deadLetter(message, source, reason_code, reason) },
-  ];
-  if (!value || value.length === 0) return dead("invalid_json", "empty message value");
+  if (!value || value.length === 0) return dead(message, source, "invalid_json", "empty message value");
   if (value.length > options.maxEventBytes) {
-    return dead("oversized", `event is ${value.length} bytes, over the ${options.maxEventBytes}-byte limit`);
+    return dead(message, source, "oversized", `event is ${value.length} bytes, over the ${options.maxEventBytes}-byte limit`);
   }
   let event: unknown;
   try {
     event = JSON.parse(value.toString("utf8"));
   } catch (err) {
-    return dead("invalid_json", `not JSON: ${err instanceof Error ? err.message : String(err)}`);
+    return dead(message, source, "invalid_json", `not JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
   let fragments: TraceFragment[];
   try {
     fragments = normalizeEvent(event, options.format ? { format: options.format } : {});
   } catch (err) {
-    if (err instanceof NormalizeError) return dead(err.code, err.message, err.format);
-    return dead("invalid_shape", `could not normalize: ${err instanceof Error ? err.message : String(err)}`);
+    if (err instanceof NormalizeError) return dead(message, source, err.code, err.message, err.format);
+    return dead(message, source, "invalid_shape", `could not normalize: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (fragments.length === 0) return dead("invalid_shape", "event holds no LLM conversation (no chat spans, runs or messages)");
+  if (fragments.length === 0) return dead(message, source, "invalid_shape", "event holds no LLM conversation (no chat spans, runs or messages)");
   const format = fragments[0]?.source ?? "unknown";
 
   const ownTraffic = headerString(message.headers, PROVENANCE_HEADER) !== undefined;
@@ -74,6 +71,10 @@ export function classifyMessage(message: KafkaMessage, topic: string, partition:
   const outcomes: EventOutcome[] = [...skipped].map(([reason, fs]) => ({ kind: "skipped", format, fragments: fs, reason, source }));
   if (kept.length > 0) outcomes.push({ kind: "fragments", format, fragments: kept, source });
   return outcomes;
+}
+
+function dead(message: KafkaMessage, source: SourcePosition, reason_code: DeadLetterReason, reason: string, format = "unknown"): EventOutcome[] {
+  return [{ kind: "dead", format, letter: deadLetter(message, source, reason_code, reason) }];
 }
 
 /** The judge's own calls, when users trace their HTTP clients: never judge the judge. */

@@ -70,39 +70,50 @@ export async function handleChunk(messages: KafkaMessage[], topic: string, parti
   const totals = zeroTotals();
   const records: OutgoingRecord[] = [];
   const items: { fragment: TraceFragment; source: SourcePosition; immediate: boolean }[] = [];
-  const count = (format: string, outcome: string) => options.metrics.events.inc({ topic, format, outcome, replay: options.replay });
+  // Events are counted per chunk: one increment per (format, outcome) rather than one per event.
+  const counts = new Map<string, { format: string; outcome: string; n: number }>();
+  const count = (format: string, outcome: string) => {
+    const key = `${format}\u0000${outcome}`;
+    const c = counts.get(key);
+    if (c) c.n++;
+    else counts.set(key, { format, outcome, n: 1 });
+  };
+  const classifyOptions = { maxEventBytes: options.maxEventBytes, format: options.topicFormats[topic], selection: options.selection };
 
-  for (const m of messages) {
-    for (const o of classifyMessage(m, topic, partition, {
-      maxEventBytes: options.maxEventBytes,
-      format: options.topicFormats[topic],
-      selection: options.selection,
-    })) {
-      if (o.kind === "dead") {
-        records.push(deadLetterRecord(o.letter, options));
-        totals.deadLettered++;
-        count(o.format, "dead_lettered");
-      } else if (o.kind === "skipped") {
-        for (const group of byConversation(o.fragments)) {
-          records.push(skippedRecord(mergeFragments(group), o.source, o.reason, options));
+  try {
+    for (const m of messages) {
+      for (const o of classifyMessage(m, topic, partition, classifyOptions)) {
+        if (o.kind === "dead") {
+          records.push(deadLetterRecord(o.letter, options));
+          totals.deadLettered++;
+          count(o.format, "dead_lettered");
+        } else if (o.kind === "skipped") {
+          for (const group of byConversation(o.fragments, (f) => f)) {
+            records.push(skippedRecord(mergeFragments(group), o.source, o.reason, options));
+          }
+          totals.skipped++;
+          count(o.format, "skipped");
+        } else {
+          const immediate = options.immediateFormats.has(o.format);
+          for (const fragment of o.fragments) items.push({ fragment, source: o.source, immediate });
+          totals.buffered++;
+          count(o.format, "buffered");
         }
-        totals.skipped++;
-        count(o.format, "skipped");
-      } else {
-        const immediate = options.immediateFormats.has(o.format);
-        for (const fragment of o.fragments) items.push({ fragment, source: o.source, immediate });
-        totals.buffered++;
-        count(o.format, "buffered");
       }
     }
+  } finally {
+    for (const c of counts.values()) options.metrics.events.inc({ topic, format: c.format, outcome: c.outcome, replay: options.replay }, c.n);
   }
   // Whole-conversation events need no assembly: judged straight from the event, without Redis
-  // round trips. Redeliveries map to the same job id, which BullMQ dedupes.
-  const whole = byConversation(items.filter((i) => i.immediate).map((i) => i.fragment)).map((group): ReadyConversation => {
-    const conversation = mergeFragments(group);
+  // round trips. Redeliveries map to the same job id, which BullMQ dedupes. A conversation's
+  // position is that of its first event in the chunk.
+  const whole = byConversation(
+    items.filter((i) => i.immediate),
+    (i) => i.fragment,
+  ).map((group): ReadyConversation => {
     const first = group[0]!;
-    const source = items.find((i) => i.fragment === first)!.source;
-    return { key: first.conversation_key, conversation, version: conversationVersion(conversation), source, previous: null };
+    const conversation = mergeFragments(group.map((i) => i.fragment));
+    return { key: first.fragment.conversation_key, conversation, version: conversationVersion(conversation), source: first.source, previous: null };
   });
   const [buffered] = await Promise.all([options.assembler.add(items.filter((i) => !i.immediate)), options.producer.sendAll(records)]);
   const emitted = await emitReady([...whole, ...buffered], options, new Set(buffered));
@@ -154,7 +165,8 @@ export async function emitReady(
     }
     jobs.push({
       conversation,
-      version: conversationVersion(conversation),
+      // `r.version` is the version of `r.conversation`: only a trimmed conversation needs a new one.
+      version: conversation === r.conversation ? r.version : conversationVersion(conversation),
       source: r.source,
       priority: options.priority,
       enqueued_at: new Date().toISOString(),
@@ -193,9 +205,15 @@ export function startIdleSweep(options: PipelineOptions, intervalMs: number, onE
   };
 }
 
-function byConversation(fragments: TraceFragment[]): TraceFragment[][] {
-  const groups = new Map<string, TraceFragment[]>();
-  for (const f of fragments) groups.set(f.conversation_key, [...(groups.get(f.conversation_key) ?? []), f]);
+/** Groups by conversation key, in order of first appearance, keeping the order within each group. */
+function byConversation<T>(things: T[], fragmentOf: (t: T) => TraceFragment): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const t of things) {
+    const key = fragmentOf(t).conversation_key;
+    const group = groups.get(key);
+    if (group) group.push(t);
+    else groups.set(key, [t]);
+  }
   return [...groups.values()];
 }
 

@@ -13,10 +13,12 @@ export type ConversationLimits = {
 
 export type Limited = { kind: "ok"; conversation: Conversation; trimmed: number } | { kind: "oversized"; reason: string };
 
+const size = (c: Conversation) => c.messages.reduce((n, m) => n + m.content.length, 0);
+const fitsIn = (c: Conversation, limits: ConversationLimits) => c.messages.length <= limits.maxMessages && size(c) <= limits.maxChars;
+
 export function applyLimits(conversation: Conversation, limits: ConversationLimits): Limited {
-  const size = (c: Conversation) => c.messages.reduce((n, m) => n + m.content.length, 0);
-  const fits = (c: Conversation) => c.messages.length <= limits.maxMessages && size(c) <= limits.maxChars;
-  if (fits(conversation)) return { kind: "ok", conversation, trimmed: 0 };
+  if (fitsIn(conversation, limits)) return { kind: "ok", conversation, trimmed: 0 };
+  const fits = (c: Conversation) => fitsIn(c, limits);
   const describe = `${conversation.messages.length} messages / ${size(conversation)} characters, limits ${limits.maxMessages} / ${limits.maxChars}`;
   if (limits.trim === "none") return { kind: "oversized", reason: `conversation too large: ${describe}` };
 

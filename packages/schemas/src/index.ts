@@ -156,14 +156,11 @@ export type DeadLetter = z.infer<typeof DeadLetter>;
 
 /** Version of a conversation state: message count plus a hash over roles and contents. */
 export function conversationVersion(conversation: Pick<Conversation, "messages">): ConversationVersion {
-  const hash = createHash("sha256");
-  for (const m of conversation.messages) {
-    hash.update(m.role);
-    hash.update("\u0000");
-    hash.update(m.content);
-    hash.update("\u0001");
-  }
-  return { message_count: conversation.messages.length, content_hash: hash.digest("hex").slice(0, 16) };
+  // `role NUL content SOH` for every message, concatenated and hashed in one native call: the same
+  // bytes as hashing the pieces one by one (UTF-8 never joins the ASCII separators with a neighbour).
+  let text = "";
+  for (const m of conversation.messages) text += `${m.role}\u0000${m.content}\u0001`;
+  return { message_count: conversation.messages.length, content_hash: createHash("sha256").update(text).digest("hex").slice(0, 16) };
 }
 
 /** Kafka header that marks Tracesift's own traffic, so the fleet never judges its own calls. */

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { readMessages } from "../messages.ts";
 import { zodProblem } from "../spans.ts";
 import { NormalizeError, type TraceFragment } from "../types.ts";
-import { compact, firstString, hasEndFlag, isRecord, scalarEntries, shortHash, str, toIso } from "../util.ts";
+import { compact, firstString, hasEndFlag, isRecord, messagesHash, scalarEntries, str, toIso } from "../util.ts";
 
 const Id = z.union([z.string().min(1), z.number()]);
 const Event = z.looseObject({
@@ -46,15 +46,19 @@ export function normalizeOpenAi(event: unknown): TraceFragment[] {
   }
   const ts = toIso(e.timestamp);
   const md = e.metadata ?? undefined;
+  const read = messages ?? [];
   // With only `id`, it names the conversation, and each event is one state of it: identify the
-  // state by its content so incremental events are not mistaken for redeliveries.
-  const fragmentId = explicit !== undefined && eventId !== undefined && eventId !== explicit ? eventId : `${conversation}:${shortHash([e.messages, e.timestamp ?? null])}`;
+  // state by its content (the messages as read, and the event time) so incremental events are not
+  // mistaken for redeliveries. Hashing what was read rather than the raw payload spares turning
+  // the whole payload back into JSON; raw states that read the same are the same state to a merge.
+  const fragmentId =
+    explicit !== undefined && eventId !== undefined && eventId !== explicit ? eventId : `${conversation}:${messagesHash(read, JSON.stringify(e.timestamp ?? null))}`;
   return [
     {
       source: "openai",
       conversation_key: conversation,
       fragment_id: fragmentId,
-      messages: messages ?? [],
+      messages: read,
       ...(ts !== undefined ? { started_at: ts, ended_at: ts } : {}),
       metadata: {
         ...scalarEntries(md),
