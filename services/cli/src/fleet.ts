@@ -39,9 +39,11 @@ export function startService(options: {
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
+  // Both streams share the file: neither may close it when it ends, or the other's next write fails.
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
   const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
+  child.once("close", () => log.end());
   return {
     name,
     child,
