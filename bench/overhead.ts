@@ -1,9 +1,13 @@
 /**
  * Fleet overhead with an instant model (simulator latency 0): conversations per second through
- * ingest → BullMQ → judge worker → output topic, against two baselines on the same machine in the
- * same run — a bare BullMQ no-op (addBulk + no-op workers, same processes × concurrency) and a bare
- * kafkajs consume → produce passthrough — plus CPU ms per conversation of the fleet's processes
- * for small (5 KB) and large (100 KB) conversations.
+ * ingest → BullMQ → judge worker → output topic, against three baselines on the same machine in
+ * the same run — a bare BullMQ no-op (addBulk + no-op workers, same processes × concurrency), a
+ * bare kafkajs consume → produce passthrough, and bare model calls (the worker's judge client
+ * against the simulator, same processes × concurrency) — plus CPU ms per conversation of the
+ * fleet's processes for small (5 KB) and large (100 KB) conversations.
+ *
+ * The three baselines also give a bound: the machine is CPU-bound, and a conversation needs the
+ * work of all three, so no fleet on it exceeds 1 / (1/bullmq + 1/kafkajs + 1/model) per second.
  *
  *   pnpm --filter @tracesift/bench overhead [-- --n 5000 --n-large 500 ...]
  *   pnpm exec tsx bench/overhead.ts --help
@@ -99,13 +103,13 @@ function launch(service: "ingest" | "judge-worker", name: string, env: Record<st
 }
 
 /** A bench/lib/bare.ts child, ready once it prints "ready". */
-async function startBare(name: string, mode: "bullmq" | "passthrough", env: Record<string, string>): Promise<{ child: ChildProcess; stop: () => Promise<unknown> }> {
+async function startBare(name: string, mode: "bullmq" | "passthrough" | "model", env: Record<string, string>): Promise<{ child: ChildProcess; stop: () => Promise<unknown> }> {
   mkdirSync(logDir, { recursive: true });
   const log = createWriteStream(join(logDir, `${name}.log`), { flags: "a" });
   const child = spawn(join(REPO_ROOT, "node_modules/.bin/tsx"), [join(REPO_ROOT, "bench/lib/bare.ts"), mode], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env, KAFKAJS_NO_PARTITIONER_WARNING: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
   child.stderr?.pipe(log);
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
@@ -392,6 +396,44 @@ async function passthroughPhase(kb: number, n: number, warmup: number): Promise<
   return phase;
 }
 
+async function modelPhase(kb: number, n: number, warmup: number): Promise<Phase> {
+  const r = newResources();
+  current = r;
+  // As in the fleet phase: the simulator runs in the bench process.
+  const sim = createSimulator({ latencyMs: 0 });
+  r.closers.push(() => sim.close());
+  const { url: simUrl } = await sim.listen(0, "127.0.0.1");
+  const callers: { child: ChildProcess; done: number }[] = [];
+  for (let i = 1; i <= flags.workers; i++) {
+    const b = await startBare(`bare-model-${i}`, "model", { JUDGE_BASE_URL: simUrl, CONCURRENCY: String(flags.concurrency), KB: String(kb), SEED: String(flags.seed + i) });
+    r.processes.push(b);
+    const caller = { child: b.child, done: 0 };
+    b.child.on("message", (m: { done?: number }) => {
+      if (typeof m.done === "number") caller.done = m.done;
+    });
+    callers.push(caller);
+  }
+  const phase = await measure({
+    name: `bare model calls ${kb} KB`,
+    kb,
+    n,
+    warmup,
+    make: () => null,
+    feed: async (items) => {
+      callers.forEach((c, i) => {
+        const share = Math.floor(items.length / callers.length) + (i < items.length % callers.length ? 1 : 0);
+        c.child.send({ count: share });
+      });
+    },
+    done: async () => callers.reduce((sum, c) => sum + c.done, 0),
+    cpuOf: { callers: callers.map((c) => c.child.pid ?? -1) },
+  });
+  phase.notes = "judge client → simulator only: no queue, no Kafka, no limiter";
+  current = newResources();
+  await release(r);
+  return phase;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 try {
@@ -402,12 +444,20 @@ try {
   const fleet = await fleetPhase(flags.kb, flags.n, flags.warmup);
   const bullmq = await bullmqPhase(flags.kb, flags.n, flags.warmup);
   const passthrough = await passthroughPhase(flags.kb, flags.n, flags.warmup);
+  const model = await modelPhase(flags.kb, flags.n, flags.warmup);
   const large = flags["n-large"] > 0 ? await fleetPhase(flags["large-kb"], flags["n-large"], Math.ceil(flags.warmup / 5)) : null;
 
-  const phases = [fleet, bullmq, passthrough, ...(large ? [large] : [])];
+  const phases = [fleet, bullmq, passthrough, model, ...(large ? [large] : [])];
+  // Each baseline saturates the machine doing one stage's work; a conversation needs all three
+  // stages on the same cores, so their times per conversation add up: no fleet can beat this.
+  const pipelineBound = 1 / (1 / bullmq.per_second + 1 / passthrough.per_second + 1 / model.per_second);
   const ratios = {
     fleet_vs_bare_bullmq: fleet.per_second / bullmq.per_second,
     fleet_vs_bare_kafkajs: fleet.per_second / passthrough.per_second,
+    fleet_vs_bare_model_calls: fleet.per_second / model.per_second,
+    pipeline_bound_per_second: pipelineBound,
+    pipeline_bound_vs_bare_bullmq: pipelineBound / bullmq.per_second,
+    fleet_vs_pipeline_bound: fleet.per_second / pipelineBound,
   };
   const figures = { run: runId, config: flags, phases, ratios, targets: { fleet_ge_50pct_of_bare_bullmq: ratios.fleet_vs_bare_bullmq >= 0.5 } };
 
@@ -433,6 +483,10 @@ try {
   console.log([sep, line(headers), sep, ...rows.map(line), sep].join("\n"));
   console.log(`fleet / bare BullMQ:  ${fmt.pct(ratios.fleet_vs_bare_bullmq)}   (target ≥ 50%)`);
   console.log(`fleet / bare kafkajs: ${fmt.pct(ratios.fleet_vs_bare_kafkajs)}`);
+  console.log(`fleet / bare model calls: ${fmt.pct(ratios.fleet_vs_bare_model_calls)}`);
+  console.log(
+    `pipeline bound (BullMQ + kafkajs + model-call baselines' CPU added): ${pipelineBound.toFixed(0)}/s = ${fmt.pct(ratios.pipeline_bound_vs_bare_bullmq)} of bare BullMQ; the fleet reaches ${fmt.pct(ratios.fleet_vs_pipeline_bound)} of it`,
+  );
   if (large) console.log(`CPU per conversation (ingest + workers): ${fleet.cpu_ms_per_conv.toFixed(2)} ms at ${flags.kb} KB, ${large.cpu_ms_per_conv.toFixed(2)} ms at ${flags["large-kb"]} KB`);
   for (const p of phases) if (p.notes) console.log(`note: ${p.name}: ${p.notes}`);
   console.log(`targets: ${figures.targets.fleet_ge_50pct_of_bare_bullmq ? "met" : "MISSED fleet_ge_50pct_of_bare_bullmq"}`);

@@ -5,13 +5,18 @@
  *                                      (env QUEUE_PREFIX, CONCURRENCY, REDIS_URL)
  *   tsx bench/lib/bare.ts passthrough  a kafkajs consumer group copying INPUT_TOPIC to OUTPUT_TOPIC
  *                                      (env KAFKA_BROKERS, GROUP, INPUT_TOPIC, OUTPUT_TOPIC)
+ *   tsx bench/lib/bare.ts model        the worker's judge client calling the model, nothing else
+ *                                      (env JUDGE_BASE_URL, CONCURRENCY, KB, SEED); over IPC it
+ *                                      takes {count} (conversations to judge) and reports {done}
  *
  * Prints "ready" once it is consuming; SIGTERM stops it.
  */
+import { createJudgeClient } from "@tracesift/judge";
 import { createIdempotentProducer, createKafka } from "@tracesift/kafka";
 import { createRedis } from "@tracesift/queue";
 import { createLogger } from "@tracesift/runtime";
 import { Worker } from "bullmq";
+import { makeConversation, rng } from "./common.ts";
 
 const mode = process.argv[2];
 const logger = createLogger({ service: `bare-${mode}`, level: "warn" });
@@ -60,7 +65,51 @@ if (mode === "bullmq") {
       }
     },
   });
+} else if (mode === "model") {
+  // The same client, prompt and HTTP stack as a judge worker, at the same concurrency.
+  const client = createJudgeClient({
+    baseURL: process.env.JUDGE_BASE_URL ?? "",
+    apiKey: "bench-key",
+    model: "accounts/fireworks/models/qwen3p5-35b-a3b",
+    timeoutMs: 30_000,
+    maxTokens: 256,
+    responseFormat: "json_schema",
+  });
+  const random = rng(Number(process.env.SEED ?? 7));
+  const bytes = Number(process.env.KB ?? 5) * 1024;
+  // Made before "ready", so the measurement holds the calls only (the fleet's events are made
+  // by the bench before its clock starts, too).
+  const pool = Array.from({ length: 1000 }, (_, i) => makeConversation(`m${i}`, random, bytes));
+  const concurrency = Number(process.env.CONCURRENCY ?? 16);
+  let queued = 0;
+  let done = 0;
+  let running = 0;
+  const report = () => process.send?.({ done });
+  const pump = () => {
+    while (running < concurrency && queued > 0) {
+      queued--;
+      running++;
+      void client
+        .judge(pool[(done + running) % pool.length] ?? { messages: [] })
+        .then(
+          () => done++,
+          (err: unknown) => console.error(err),
+        )
+        .finally(() => {
+          running--;
+          if (queued === 0 && running === 0) report();
+          pump();
+        });
+    }
+  };
+  const timer = setInterval(report, 50);
+  stops.push(async () => clearInterval(timer));
+  process.on("message", (m: { count?: number }) => {
+    queued += m.count ?? 0;
+    pump();
+  });
+  console.log("ready");
 } else {
-  console.error("usage: bare.ts bullmq|passthrough");
+  console.error("usage: bare.ts bullmq|passthrough|model");
   process.exit(2);
 }
