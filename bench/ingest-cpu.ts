@@ -32,6 +32,7 @@ import {
   machineCpuMs,
   makeEvent,
   parseFlags,
+  produceAll,
   REDIS_URL,
   scrapeSum,
   REPO_ROOT,
@@ -89,28 +90,6 @@ process.once("uncaughtException", (err) => {
   console.error(err);
   void release(current).finally(() => process.exit(1));
 });
-
-/** Produces events in requests of at most ~900 KB (as bench/overhead.ts does). */
-async function produceAll(topic: string, events: { key: string; value: string }[]): Promise<void> {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  try {
-    let batch: { key: string; value: string }[] = [];
-    let bytes = 0;
-    for (const e of events) {
-      if (batch.length > 0 && bytes + e.value.length > 900_000) {
-        await producer.send({ topic, acks: -1, messages: batch });
-        batch = [];
-        bytes = 0;
-      }
-      batch.push(e);
-      bytes += e.value.length;
-    }
-    if (batch.length > 0) await producer.send({ topic, acks: -1, messages: batch });
-  } finally {
-    await producer.disconnect();
-  }
-}
 
 /** Polls `count()` every 20 ms until it reaches `target`; returns the count and when it was read. */
 async function waitFor(what: string, target: number, count: () => Promise<number>, timeoutMs: number): Promise<{ count: number; at: number }> {
@@ -232,7 +211,7 @@ async function round(index: number): Promise<Figures> {
   const measured = Array.from({ length: flags.n }, (_, i) => makeEvent(`${id}-e${flags.warmup + i}`, random, flags.kb * 1024));
   let before = 0;
   if (flags.mode === "backlog") {
-    await produceAll(topics.input, [...warm, ...measured]);
+    await produceAll(kafka, topics.input, [...warm, ...measured]);
     before = await waitForQuiet(flags.quiet, 60_000);
   }
 
@@ -268,7 +247,7 @@ async function round(index: number): Promise<Figures> {
   } else {
     await sleep(3000); // the consumer joins its group
     if (warm.length > 0) {
-      await produceAll(topics.input, warm);
+      await produceAll(kafka, topics.input, warm);
       await waitFor("warm-up", warm.length, jobs, 180_000);
     }
     before = await waitForQuiet(flags.quiet, 60_000);
@@ -277,7 +256,7 @@ async function round(index: number): Promise<Figures> {
   const cpu0 = treeCpuMs(pids);
   const machine0 = machineCpuMs();
   const mono0 = monoUs();
-  const fed = flags.mode === "live" ? produceAll(topics.input, measured) : Promise.resolve();
+  const fed = flags.mode === "live" ? produceAll(kafka, topics.input, measured) : Promise.resolve();
   const c1 = await waitFor("measured", flags.warmup + flags.n, jobs, flags.timeout * 1000);
   const cpu1 = treeCpuMs(pids);
   const machine1 = machineCpuMs();

@@ -39,6 +39,7 @@ import {
   makeEvent,
   makeJudgeJob,
   parseFlags,
+  produceAll,
   REDIS_URL,
   REPO_ROOT,
   rng,
@@ -129,28 +130,6 @@ async function startBare(name: string, mode: "bullmq" | "passthrough" | "model",
     child.once("exit", (code) => reject(new Error(`${name} exited with ${code}; see ${logDir}`)));
   });
   return { child, stop };
-}
-
-/** Produces events in requests of at most ~900 KB (the broker takes 4 MB batches, kafkajs one per partition). */
-async function produceAll(topic: string, events: { key: string; value: string }[]): Promise<void> {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  try {
-    let batch: { key: string; value: string }[] = [];
-    let bytes = 0;
-    for (const e of events) {
-      if (batch.length > 0 && bytes + e.value.length > 900_000) {
-        await producer.send({ topic, acks: -1, messages: batch });
-        batch = [];
-        bytes = 0;
-      }
-      batch.push(e);
-      bytes += e.value.length;
-    }
-    if (batch.length > 0) await producer.send({ topic, acks: -1, messages: batch });
-  } finally {
-    await producer.disconnect();
-  }
 }
 
 /** Polls until `count()` reaches `target`; returns when it did (Date.now()). */
@@ -308,7 +287,7 @@ async function fleetPhase(kb: number, n: number, warmup: number): Promise<Phase>
     n,
     warmup,
     make: (i) => makeEvent(`${id}-e${i}`, random, kb * 1024),
-    feed: (items) => produceAll(topics.input, items as { key: string; value: string }[]),
+    feed: (items) => produceAll(kafka, topics.input, items as { key: string; value: string }[]),
     done: async () => (await topicCounts(admin, [topics.output]))[0] ?? 0,
     cpuOf: { ingest: [ingest.child.pid ?? -1], workers: workers.map((w) => w.child.pid ?? -1) },
   });
@@ -387,7 +366,7 @@ async function passthroughPhase(kb: number, n: number, warmup: number): Promise<
     n,
     warmup,
     make: (i) => makeEvent(`${id}-e${i}`, random, kb * 1024),
-    feed: (items) => produceAll(topics.input, items as { key: string; value: string }[]),
+    feed: (items) => produceAll(kafka, topics.input, items as { key: string; value: string }[]),
     done: async () => (await topicCounts(admin, [topics.output]))[0] ?? 0,
     cpuOf: { passthrough: [pass.child.pid ?? -1] },
   });
