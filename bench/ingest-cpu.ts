@@ -16,13 +16,14 @@
  * `--profile` ingest runs with `--cpu-prof`, and the summary covers only the measured window.
  */
 import { randomUUID } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createKafka, ensureTopics, type Kafka } from "@tracesift/kafka";
 import { createJudgeQueue, createRedis } from "@tracesift/queue";
 import { createLogger } from "@tracesift/runtime";
 import { type RunningService, startService, waitForHttp } from "../services/cli/src/fleet.ts";
 import {
+  waitForCount,
   deleteRedisPrefix,
   deleteTopicsAndGroups,
   fmt,
@@ -43,7 +44,7 @@ import {
   waitForQuiet,
   writeFigures,
 } from "./lib/common.ts";
-import { categoryOf } from "./lib/profile.ts";
+import { printProfile, summariseProfiles } from "./lib/profile.ts";
 
 const flags = parseFlags("ingest-cpu", {
   n: { default: 5000, help: "measured events" },
@@ -91,83 +92,8 @@ process.once("uncaughtException", (err) => {
   void release(current).finally(() => process.exit(1));
 });
 
-/** Polls `count()` every 20 ms until it reaches `target`; returns the count and when it was read. */
-async function waitFor(what: string, target: number, count: () => Promise<number>, timeoutMs: number): Promise<{ count: number; at: number }> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const c = await count();
-    if (c >= target) return { count: c, at: performance.now() };
-    if (Date.now() > deadline) throw new Error(`${what}: ${c}/${target} after ${timeoutMs / 1000} s; see ${logDir}`);
-    await sleep(20);
-  }
-}
-
 /** Monotonic µs, on the clock V8 CPU profiles use (CLOCK_MONOTONIC). */
 const monoUs = () => Number(process.hrtime.bigint() / 1000n);
-
-type Profile = {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[];
-  startTime: number;
-  samples: number[];
-  timeDeltas: number[];
-};
-
-const frameName = (cf: { functionName: string; url: string }) =>
-  `${cf.functionName || "(anonymous)"} ${cf.url.replace(/^.*node_modules\//, "").replace(/^file:\/\/\/work\/main\//, "")}`.trim();
-
-/** Self time by package and function, and total (inclusive) time by function, of the samples taken in [fromUs, toUs]. */
-function windowProfile(profDir: string, fromUs: number, toUs: number): void {
-  let files: string[] = [];
-  try {
-    files = readdirSync(profDir)
-      .filter((f) => f.endsWith(".cpuprofile"))
-      .map((f) => join(profDir, f));
-  } catch {
-    // none written
-  }
-  const cat = new Map<string, number>();
-  const fn = new Map<string, number>();
-  const incl = new Map<string, number>();
-  let busy = 0;
-  let total = 0;
-  for (const file of files) {
-    const p = JSON.parse(readFileSync(file, "utf8")) as Profile;
-    const byId = new Map(p.nodes.map((n) => [n.id, n]));
-    const parent = new Map<number, number>();
-    for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-    let t = p.startTime;
-    for (let i = 0; i < p.samples.length; i++) {
-      t += p.timeDeltas[i] ?? 0;
-      const us = p.timeDeltas[i + 1] ?? 0;
-      if (t < fromUs || t > toUs) continue;
-      const node = byId.get(p.samples[i] ?? -1);
-      if (!node) continue;
-      total += us;
-      const { functionName, url, lineNumber } = node.callFrame;
-      if (functionName === "(idle)") continue;
-      busy += us;
-      const c = categoryOf(url, functionName);
-      cat.set(c, (cat.get(c) ?? 0) + us);
-      const f = `${functionName || "(anonymous)"} ${url ? `${url.replace(/^.*node_modules\//, "").replace(/^file:\/\/\/work\/main\//, "")}:${lineNumber + 1}` : ""}`.trim();
-      fn.set(f, (fn.get(f) ?? 0) + us);
-      // Every distinct frame on the stack, once (recursion counts once).
-      const onStack = new Set<string>();
-      for (let nid: number | undefined = node.id; nid !== undefined; nid = parent.get(nid)) {
-        const n = byId.get(nid);
-        if (n) onStack.add(frameName(n.callFrame));
-      }
-      for (const name of onStack) incl.set(name, (incl.get(name) ?? 0) + us);
-    }
-  }
-  const top = (m: Map<string, number>, k: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, k);
-  console.log(`\nprofile of the measured window: ${files.length} file(s), ${(busy / 1000).toFixed(0)} ms busy of ${(total / 1000).toFixed(0)} ms sampled`);
-  console.log("  by package:");
-  for (const [name, us] of top(cat, 16)) console.log(`    ${fmt.pct(us / busy).padStart(6)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`);
-  console.log("  hottest functions (self time):");
-  for (const [name, us] of top(fn, 30)) console.log(`    ${fmt.pct(us / busy).padStart(6)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`);
-  console.log("  total time (self + callees) by function:");
-  for (const [name, us] of top(incl, 50)) console.log(`    ${fmt.pct(us / busy).padStart(6)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`);
-}
 
 type Figures = {
   round: number;
@@ -243,12 +169,12 @@ async function round(index: number): Promise<Figures> {
   let c0: { count: number; at: number };
   if (flags.mode === "backlog") {
     // Measures from the first poll past the warm-up; what is done by then is not counted.
-    c0 = await waitFor("warm-up", Math.max(1, flags.warmup), jobs, 180_000);
+    c0 = await waitForCount("warm-up", Math.max(1, flags.warmup), jobs, 180_000);
   } else {
     await sleep(3000); // the consumer joins its group
     if (warm.length > 0) {
       await produceAll(kafka, topics.input, warm);
-      await waitFor("warm-up", warm.length, jobs, 180_000);
+      await waitForCount("warm-up", warm.length, jobs, 180_000);
     }
     before = await waitForQuiet(flags.quiet, 60_000);
     c0 = { count: await jobs(), at: performance.now() };
@@ -257,7 +183,7 @@ async function round(index: number): Promise<Figures> {
   const machine0 = machineCpuMs();
   const mono0 = monoUs();
   const fed = flags.mode === "live" ? produceAll(kafka, topics.input, measured) : Promise.resolve();
-  const c1 = await waitFor("measured", flags.warmup + flags.n, jobs, flags.timeout * 1000);
+  const c1 = await waitForCount("measured", flags.warmup + flags.n, jobs, flags.timeout * 1000);
   const cpu1 = treeCpuMs(pids);
   const machine1 = machineCpuMs();
   const mono1 = monoUs();
@@ -298,7 +224,8 @@ async function round(index: number): Promise<Figures> {
   if (before >= flags.quiet) console.log(`  warning: the machine was ${fmt.pct(before)} busy before round ${index} (other work running): figures are disturbed`);
   current = undefined;
   await release(r);
-  if (flags.profile) windowProfile(profDir, mono0, mono1); // written when ingest exited
+  // Written when ingest exited.
+  if (flags.profile) printProfile("profile of ingest", summariseProfiles([profDir], { window: { fromUs: mono0, toUs: mono1 }, inclusive: true }));
   return f;
 }
 

@@ -27,6 +27,7 @@ import { createLogger } from "@tracesift/runtime";
 import type { JudgeJob } from "@tracesift/schemas";
 import { type RunningService, startService, waitForHttp } from "../services/cli/src/fleet.ts";
 import {
+  waitForCount,
   deleteRedisPrefix,
   deleteTopicsAndGroups,
   fmt,
@@ -132,18 +133,6 @@ async function startBare(name: string, mode: "bullmq" | "passthrough" | "model",
   return { child, stop };
 }
 
-/** Polls until `count()` reaches `target`; returns when it did (Date.now()). */
-async function waitFor(what: string, target: number, count: () => Promise<number>, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 0;
-  for (;;) {
-    last = await count();
-    if (last >= target) return Date.now();
-    if (Date.now() > deadline) throw new Error(`${what}: ${last}/${target} after ${timeoutMs / 1000} s`);
-    await sleep(50);
-  }
-}
-
 type Phase = {
   name: string;
   kb: number;
@@ -180,7 +169,7 @@ async function measure(options: {
   const items = Array.from({ length: n }, (_, i) => options.make(warmup + i));
   if (warmup > 0) {
     await options.feed(warm);
-    await waitFor(`${name} warm-up`, warmup, options.done, 180_000);
+    await waitForCount(`${name} warm-up`, warmup, options.done, 180_000, 50);
   }
   const background = await waitForQuiet(flags.quiet, 90_000);
   if (background >= flags.quiet) console.log(`  warning: the machine is ${fmt.pct(background)} busy before "${name}" (other work running): figures are disturbed`);
@@ -189,9 +178,9 @@ async function measure(options: {
   const cpu0 = Object.fromEntries(Object.entries(options.cpuOf).map(([k, pids]) => [k, treeCpuMs(pids)]));
   const self0 = selfCpuMs();
   const machine0 = machineCpuMs();
-  const t0 = Date.now();
+  const t0 = performance.now();
   const fed = options.feed(items);
-  const t1 = await waitFor(name, base + n, options.done, flags.timeout * 1000);
+  const { at: t1 } = await waitForCount(name, base + n, options.done, flags.timeout * 1000, 50);
   await fed;
   const self1 = selfCpuMs();
   const machine1 = machineCpuMs();

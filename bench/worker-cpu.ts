@@ -13,6 +13,7 @@ import { createLogger } from "@tracesift/runtime";
 import { startService, waitForHttp } from "../services/cli/src/fleet.ts";
 import { printProfile, summariseProfiles } from "./lib/profile.ts";
 import {
+  waitForCount,
   deleteRedisPrefix,
   deleteTopicsAndGroups,
   freePort,
@@ -77,10 +78,7 @@ try {
   const random = rng(7);
   const jobs = (from: number, count: number) => Array.from({ length: count }, (_, i) => makeJudgeJob(makeConversation(`${id}-c${from + i}`, random, flags.kb * 1024), from + i));
   const done = async () => (await topicCounts(admin, [topics.output]))[0] ?? 0;
-  const until = async (target: number) => {
-    while ((await done()) < target) await sleep(25);
-    return performance.now();
-  };
+  const until = async (target: number) => (await waitForCount("judged results", target, done, 600_000)).at;
   for (const chunk of chunks(jobs(0, flags.warmup), 200)) await enqueueJudgeJobs(queue, chunk);
   await until(flags.warmup);
   // Pre-fill with the worker paused, so the measurement is the worker alone.

@@ -280,6 +280,20 @@ export async function produceAll(kafka: Kafka, topic: string, events: { key: str
   }
 }
 
+/**
+ * Polls `count()` every `pollMs` until it reaches `target`; returns the count and when it was read
+ * (performance.now()). Throws after `timeoutMs`, naming `what`.
+ */
+export async function waitForCount(what: string, target: number, count: () => Promise<number>, timeoutMs: number, pollMs = 20): Promise<{ count: number; at: number }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const c = await count();
+    if (c >= target) return { count: c, at: performance.now() };
+    if (Date.now() > deadline) throw new Error(`${what}: ${c}/${target} after ${timeoutMs / 1000} s`);
+    await sleep(pollMs);
+  }
+}
+
 /** Records on each topic (sum over partitions of high - low watermark; no transactions here). */
 export async function topicCounts(admin: Admin, topics: string[]): Promise<number[]> {
   return Promise.all(
