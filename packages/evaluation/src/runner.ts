@@ -6,7 +6,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   createJudgeClient,
-  estimatePromptTokens,
+  buildChatMessages,
+  estimateChatTokens,
   InvalidOutputError,
   type JudgeCall,
   JudgeCallError,
@@ -186,8 +187,11 @@ export function createCachedJudge(config: JudgeConfig, deps: RuntimeDeps) {
     promptVersion,
     stats: caller.stats,
     assertUsable: () => caller.assertUsable(),
-    judge: (input: JudgeInput) =>
-      caller.run({ ...input, promptVersion, promptTokens: estimatePromptTokens(input.conversation), call: () => client.judge(input.conversation) }),
+    judge: (input: JudgeInput) => {
+      // Rendered once: for the estimate and for the call.
+      const messages = buildChatMessages(input.conversation);
+      return caller.run({ ...input, promptVersion, promptTokens: estimateChatTokens(messages), call: () => client.complete(messages) });
+    },
   };
 }
 export type CachedJudge = ReturnType<typeof createCachedJudge>;
@@ -209,7 +213,7 @@ export function createCachedArbiter(config: JudgeConfig, deps: RuntimeDeps) {
       return caller.run({
         ...input,
         promptVersion: arbiterPromptVersion(panel),
-        promptTokens: Math.ceil(messages.reduce((n, m) => n + m.content.length, 0) / 4) + 16,
+        promptTokens: estimateChatTokens(messages),
         call: () => client.complete(messages),
       });
     },
