@@ -41,10 +41,11 @@ export class ResultIndex {
     return answers.map(([, n]) => n === 1);
   }
 
-  async put(result: JudgedResult): Promise<void> {
+  /** `json` is the result as already serialized for the output topic, when the caller has it. */
+  async put(result: JudgedResult, json = JSON.stringify(result)): Promise<void> {
     await this.redis.set(
       this.key({ conversationId: result.conversation_id, version: result.conversation_version, judge: result.judge }),
-      JSON.stringify(result),
+      json,
       "EX",
       this.ttlSeconds,
     );

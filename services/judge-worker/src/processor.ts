@@ -128,19 +128,15 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
       // Independent writes go together: a job holds its concurrency slot until the last one is
       // acknowledged, so their latencies must not add up. The index is written only once the
       // result is on the topic, so a replay never skips a conversation whose result was lost.
+      const json = JSON.stringify(result);
       await Promise.all([
         lease?.settle({ actualTokens: deps.chargedTokens(call.usage) }),
         deps.limiter?.onSuccess(),
         deps.limiter?.learnFromHeaders(call.headers),
         deps.budget?.record(costUsd),
         deps.producer
-          .send({
-            topic: deps.outputTopic,
-            key: data.conversation.id,
-            value: JSON.stringify(result),
-            headers: { [PROVENANCE_HEADER]: "judge-worker" },
-          })
-          .then(() => deps.index?.put(result)),
+          .send({ topic: deps.outputTopic, key: data.conversation.id, value: json, headers: { [PROVENANCE_HEADER]: "judge-worker" } })
+          .then(() => deps.index?.put(result, json)),
       ]);
       metrics.verdicts.inc({ app: appOf(data), verdict: call.verdict.perceived_error ? "perceived_error" : "no_error", priority });
       if (data.source.event_time) {
