@@ -2,7 +2,8 @@
 # The two commands a newcomer needs, on a fresh machine:
 #   scripts/dev.sh demo   install, start Kafka + Redis, run the fleet on sample conversations
 #   scripts/dev.sh test   install, start Kafka + Redis, typecheck, lint and run every test
-# Also: scripts/dev.sh setup (install only), scripts/dev.sh cli <args> (the tracesift CLI).
+# Also: scripts/dev.sh setup (install only), scripts/dev.sh cli <args> (the tracesift CLI),
+#   scripts/dev.sh bench limits|overhead [-- flags] (install, start Kafka + Redis, run a benchmark).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,8 +59,17 @@ case "${1:-}" in
     export KAFKAJS_NO_PARTITIONER_WARNING=1
     exec pnpm exec tsx services/cli/src/main.ts "$@"
     ;;
+  bench)
+    case "${2:-}" in
+      limits | overhead) ;;
+      *) echo "usage: scripts/dev.sh bench limits|overhead [-- flags]" >&2; exit 2 ;;
+    esac
+    setup
+    services_up
+    exec pnpm "bench:$2" "${@:3}"
+    ;;
   *)
-    echo "usage: scripts/dev.sh demo|test|setup|cli <args>" >&2
+    echo "usage: scripts/dev.sh demo|test|setup|cli <args>|bench limits|overhead" >&2
     exit 2
     ;;
 esac
