@@ -2,7 +2,7 @@ import type { Conversation, TokenUsage, Verdict } from "@tracesift/schemas";
 import OpenAI from "openai";
 import { createHttpFetch } from "./http.ts";
 import { buildChatMessages, VERDICT_JSON_SCHEMA } from "./prompt.ts";
-import { parseVerdict } from "./verdict.ts";
+import { InvalidOutputError, parseVerdict } from "./verdict.ts";
 
 export type JudgeClientOptions = {
   baseURL: string;
@@ -80,7 +80,12 @@ export function createJudgeClient(options: JudgeClientOptions) {
     const raw = completion.choices[0]?.message?.content ?? "";
     const usage = readUsage(completion, headers);
     // Parse last: invalid output still cost tokens, and the caller records them before retrying.
-    return { verdict: parseVerdict(raw), usage, latencyMs, raw, headers };
+    try {
+      return { verdict: parseVerdict(raw), usage, latencyMs, raw, headers };
+    } catch (err) {
+      if (err instanceof InvalidOutputError) Object.assign(err, { usage, latencyMs });
+      throw err;
+    }
   }
 
   function judge(conversation: Pick<Conversation, "messages">): Promise<JudgeCall> {

@@ -1,7 +1,10 @@
-import { Verdict } from "@tracesift/schemas";
+import { type TokenUsage, Verdict } from "@tracesift/schemas";
 
 export class InvalidOutputError extends Error {
   override name = "InvalidOutputError";
+  /** What the provider billed for the call that produced it: invalid output is paid like any answer. */
+  usage?: TokenUsage;
+  latencyMs?: number;
   constructor(
     message: string,
     readonly raw: string,

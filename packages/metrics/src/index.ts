@@ -165,7 +165,7 @@ export function initJudgeSeries(m: JudgeMetrics, model: string): void {
     m.budgetPaused.set({ priority }, 0);
   }
   m.modelStopped.set({ model }, 0);
-  for (const reason of ["invalid_model_output", "judge_failed", "invalid_shape"]) m.deadLetters.inc({ stage: "judge", reason }, 0);
+  for (const reason of ["invalid_model_output", "judge_failed", "invalid_shape", "request_too_large", "worker_lost", "publish_failed"]) m.deadLetters.inc({ stage: "judge", reason }, 0);
 }
 
 export function initIngestSeries(m: IngestMetrics, topics: string[], replay: string): void {
@@ -173,4 +173,12 @@ export function initIngestSeries(m: IngestMetrics, topics: string[], replay: str
     for (const outcome of ["buffered", "skipped", "dead_lettered"]) m.events.inc({ topic, format: "unknown", outcome, replay }, 0);
   }
   for (const reason of ["invalid_json", "invalid_shape", "unknown_format", "oversized"]) m.deadLetters.inc({ stage: "ingest", reason }, 0);
+}
+
+/** Redis forgot the fleet's state (queue, dedupe memory, buffers): `tracesift recover` is the fix. */
+export function redisStateLostCounter(registry: Registry): Counter<never> {
+  const name = "tracesift_redis_state_lost_total";
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<never>;
+  return new Counter({ name, help: "Times this process found that Redis had lost the fleet's state.", registers: [registry] });
 }

@@ -3,6 +3,7 @@ import type { KafkaMessage } from "@tracesift/kafka";
 import { headerString } from "@tracesift/kafka";
 import { type FormatName, NormalizeError, normalizeEvent, type TraceFragment } from "@tracesift/normalize";
 import {
+  buildDeadLetter,
   type ConversationMetadata,
   type DeadLetter,
   type DeadLetterReason,
@@ -98,14 +99,12 @@ export function sampleBucket(key: string): number {
 }
 
 export function deadLetter(message: KafkaMessage, source: SourcePosition, reason_code: DeadLetterReason, reason: string): DeadLetter {
-  return {
-    schema_version: 1,
+  return buildDeadLetter({
     reason_code,
     reason,
     stage: "ingest",
     source,
     original_key: message.key ? message.key.toString("utf8") : null,
-    original_base64: message.value ? message.value.toString("base64") : null,
-    failed_at: new Date().toISOString(),
-  };
+    original: message.value ?? null,
+  });
 }

@@ -11,6 +11,7 @@ import { type FormatName, FormatName as FormatNameSchema, isJudgeable, mergeFrag
 import { enqueueJudgeJobs } from "@tracesift/queue";
 import type { ResultIndex } from "@tracesift/result-index";
 import {
+  buildDeadLetter,
   type Conversation,
   conversationVersion,
   type DeadLetter,
@@ -21,6 +22,7 @@ import {
   type SkippedResult,
   type SkipReason,
   type SourcePosition,
+  skippedResultId,
 } from "@tracesift/schemas";
 import type { Queue } from "bullmq";
 import { z } from "zod";
@@ -50,6 +52,11 @@ export type PipelineOptions = {
   limits: ConversationLimits;
   /** Replays: conversations this judge already judged are not enqueued again. */
   skipJudged?: { index: ResultIndex; judge: JudgeIdentity } | undefined;
+  /**
+   * Dead letters already written (by live ingest, an earlier replay, a redelivery) are not written
+   * again. Without it, every redelivery writes them again, with the same `dead_letter_id`.
+   */
+  letterIndex?: ResultIndex | undefined;
   /** Replays with --force: a distinct job id so BullMQ does not dedupe against the earlier job. */
   jobIdSuffix?: string | undefined;
   /** Called with every job enqueued (replays wait for them and total their cost). */
@@ -69,6 +76,7 @@ export async function handleChunk(messages: KafkaMessage[], topic: string, parti
   const timer = options.metrics.batchDuration.startTimer();
   const totals = zeroTotals();
   const records: OutgoingRecord[] = [];
+  const letters: DeadLetter[] = [];
   const items: { fragment: TraceFragment; source: SourcePosition; immediate: boolean }[] = [];
   // Events are counted per chunk: one increment per (format, outcome) rather than one per event.
   const counts = new Map<string, { format: string; outcome: string; n: number }>();
@@ -84,7 +92,7 @@ export async function handleChunk(messages: KafkaMessage[], topic: string, parti
     for (const m of messages) {
       for (const o of classifyMessage(m, topic, partition, classifyOptions)) {
         if (o.kind === "dead") {
-          records.push(deadLetterRecord(o.letter, options));
+          letters.push(o.letter);
           totals.deadLettered++;
           count(o.format, "dead_lettered");
         } else if (o.kind === "skipped") {
@@ -115,7 +123,7 @@ export async function handleChunk(messages: KafkaMessage[], topic: string, parti
     const conversation = mergeFragments(group.map((i) => i.fragment));
     return { key: first.fragment.conversation_key, conversation, version: conversationVersion(conversation), source: first.source, previous: null };
   });
-  const [buffered] = await Promise.all([options.assembler.add(items.filter((i) => !i.immediate)), options.producer.sendAll(records)]);
+  const [buffered] = await Promise.all([options.assembler.add(items.filter((i) => !i.immediate)), options.producer.sendAll(records), sendLetters(letters, options)]);
   const emitted = await emitReady([...whole, ...buffered], options, new Set(buffered));
   totals.enqueued += emitted.enqueued;
   totals.skipped += emitted.skipped;
@@ -145,6 +153,7 @@ export async function emitReady(
     : [];
   const jobs: JudgeJob[] = [];
   const records: OutgoingRecord[] = [];
+  const letters: DeadLetter[] = [];
   for (const [i, r] of ready.entries()) {
     if (r.previous === r.version.content_hash) continue;
     if (judged[i]) {
@@ -153,7 +162,7 @@ export async function emitReady(
     }
     const limited = applyLimits(r.conversation, options.limits);
     if (limited.kind === "oversized") {
-      records.push(deadLetterRecord(oversizedLetter(r, limited.reason), options));
+      letters.push(oversizedLetter(r, limited.reason));
       totals.deadLettered++;
       continue;
     }
@@ -173,7 +182,11 @@ export async function emitReady(
     });
     totals.enqueued++;
   }
-  await Promise.all([enqueueJudgeJobs(options.queue, jobs, options.maxAttempts, options.jobIdSuffix), options.producer.sendAll(records)]);
+  await Promise.all([
+    enqueueJudgeJobs(options.queue, jobs, options.maxAttempts, options.jobIdSuffix),
+    options.producer.sendAll(records),
+    sendLetters(letters, options),
+  ]);
   options.onEnqueued?.(jobs);
   await Promise.all(ready.filter((r) => claimed.has(r)).map((r) => options.assembler.ack(r)));
   return totals;
@@ -221,7 +234,7 @@ function skippedRecord(conversation: Conversation, source: SourcePosition, reaso
   const version = conversationVersion(conversation);
   const result: SkippedResult = {
     schema_version: 1,
-    result_id: `${conversation.id}:${version.message_count}:${version.content_hash}:skipped`,
+    result_id: skippedResultId(conversation.id, version),
     status: "skipped",
     skip_reason: reason,
     conversation_id: conversation.id,
@@ -235,6 +248,16 @@ function skippedRecord(conversation: Conversation, source: SourcePosition, reaso
   return { topic: options.outputTopic, key: conversation.id, value: JSON.stringify(result), headers: HEADERS };
 }
 
+/** Sends the letters not yet written, and marks them written once Kafka acknowledged them. */
+async function sendLetters(letters: DeadLetter[], options: PipelineOptions): Promise<void> {
+  if (letters.length === 0) return;
+  const ids = letters.map((l) => l.dead_letter_id ?? "");
+  const written = options.letterIndex ? await options.letterIndex.lettersWritten(ids) : [];
+  const fresh = letters.filter((_, i) => !written[i]);
+  await options.producer.sendAll(fresh.map((l) => deadLetterRecord(l, options)));
+  await options.letterIndex?.markLetters(fresh.map((l) => l.dead_letter_id ?? ""));
+}
+
 function deadLetterRecord(letter: DeadLetter, options: PipelineOptions): OutgoingRecord {
   options.metrics.deadLetters.inc({ stage: "ingest", reason: letter.reason_code });
   return {
@@ -246,18 +269,17 @@ function deadLetterRecord(letter: DeadLetter, options: PipelineOptions): Outgoin
 }
 
 function oversizedLetter(r: ReadyConversation, reason: string): DeadLetter {
-  return {
-    schema_version: 1,
+  return buildDeadLetter({
     reason_code: "oversized",
     reason,
     stage: "ingest",
     source: r.source,
     original_key: r.key,
     // The conversation was assembled from many events; what a re-drive needs is the conversation.
-    original_base64: Buffer.from(JSON.stringify({ id: r.conversation.id, metadata: r.conversation.metadata, messages: r.conversation.messages })).toString("base64"),
+    original: Buffer.from(JSON.stringify({ id: r.conversation.id, metadata: r.conversation.metadata, messages: r.conversation.messages })),
+    subject: `${r.key}\u0000${r.version.content_hash}`,
     conversation_id: r.conversation.id,
-    failed_at: new Date().toISOString(),
-  };
+  });
 }
 
 const KeyValueList = z.string().transform((s, ctx) => {

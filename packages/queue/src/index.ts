@@ -46,9 +46,11 @@ export function judgeJobOptions(job: JudgeJob, attempts = DEFAULT_ATTEMPTS, idSu
     priority: PRIORITY_RANK[job.priority],
     attempts,
     backoff: { type: "exponential", delay: 1_000 },
-    // Completed ids stay a day so a redelivered Kafka batch dedupes against them.
-    removeOnComplete: { age: 24 * 3600, count: 200_000 },
-    removeOnFail: { age: 7 * 24 * 3600 },
+    // A finished job keeps nothing in Redis: redeliveries of any age are deduped by the result
+    // index the worker checks before calling the model (ids only, with a TTL), not by job ids.
+    removeOnComplete: true,
+    // The failed-job sweeper removes a failed job once its dead letter is written.
+    removeOnFail: false,
   };
 }
 
@@ -73,4 +75,36 @@ export async function enqueueJudgeJobs(queue: Queue<JudgeJob>, jobs: JudgeJob[],
 /** Readiness probe: Redis answers. */
 export function redisReadiness(redis: Redis) {
   return { name: "redis", check: async () => void (await redis.ping()) };
+}
+
+/**
+ * Notices a Redis that lost its data (a restart without persistence, a failover to an empty
+ * replica, a lost volume): a marker written once is read back every `intervalMs`; if it is gone,
+ * the queue, the dedupe memory and the assembly buffer went with it. `onLost` is told when the
+ * marker was last seen, which is where `tracesift recover --since` must start.
+ */
+export function watchRedisState(redis: Redis, prefix: string, intervalMs: number, onLost: (lastSeen: Date) => void) {
+  const key = `${prefix}:state-marker`;
+  let lastSeen = new Date();
+  let known = false;
+  const check = async () => {
+    const value = await redis.get(key);
+    if (value === null) {
+      if (known) onLost(lastSeen);
+      await redis.set(key, new Date().toISOString(), "NX");
+    }
+    known = true;
+    lastSeen = new Date();
+  };
+  const first = check().catch(() => undefined);
+  const timer = setInterval(() => {
+    check().catch(() => undefined);
+  }, intervalMs);
+  timer.unref();
+  return {
+    ready: first,
+    stop(): void {
+      clearInterval(timer);
+    },
+  };
 }

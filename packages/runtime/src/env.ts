@@ -42,12 +42,17 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
 /** Names of settings whose values must never be printed (FIREWORKS_API_KEY, apiKey, KAFKA_SASL_PASSWORD…). */
 const SECRET_NAME = /(key|token|secret|password|credentials?)$/i;
 
-/** A copy of a config object with secret-looking fields masked, safe to log at start-up. */
+/**
+ * A copy of a config object with secret-looking fields masked, safe to log at start-up. URLs lose
+ * their password wherever they appear (`REDIS_URL=redis://:hunter2@host`).
+ */
 export function redactConfig(config: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(config).map(([k, v]) => [
-      k,
-      SECRET_NAME.test(k) ? (v ? "[redacted]" : v) : v,
-    ]),
+    Object.entries(config).map(([k, v]) => [k, SECRET_NAME.test(k) ? (v ? "[redacted]" : v) : typeof v === "string" ? redactUrl(v) : v]),
   );
+}
+
+/** `scheme://user:password@host` → `scheme://user:[redacted]@host`, in any string; other text unchanged. */
+export function redactUrl(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]+@/gi, "$1[redacted]@");
 }

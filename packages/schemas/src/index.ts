@@ -135,24 +135,103 @@ export const DeadLetterReason = z.enum([
   "oversized",
   "invalid_model_output",
   "judge_failed",
+  /** The conversation can never fit the provider's per-call or per-window token limit. */
+  "request_too_large",
+  /** Workers holding the job died (kill -9, OOM) more often than the stall limit allows. */
+  "worker_lost",
+  /** The verdict was paid for but could not be published in time: it is inside the letter. */
+  "publish_failed",
 ]);
 export type DeadLetterReason = z.infer<typeof DeadLetterReason>;
 
-/** A dead letter keeps the original bytes (base64) so a re-drive can replay them unchanged. */
+/**
+ * A dead letter keeps the original bytes (base64) so a re-drive can replay them unchanged, up to
+ * `MAX_EMBEDDED_ORIGINAL_BYTES`: a letter must always fit in a Kafka message, or the consumer that
+ * writes it stops. Larger originals are named by size, hash and source position instead, and are
+ * re-read from the source topic while Kafka retains them.
+ */
 export const DeadLetter = z.object({
   schema_version: z.literal(1),
+  /** Deterministic per (stage, source event, subject, reason): consumers dedupe redeliveries on it. */
+  dead_letter_id: z.string().optional(),
   reason_code: DeadLetterReason,
   reason: z.string(),
   stage: z.enum(["ingest", "judge"]),
   source: SourcePosition,
   original_key: z.string().nullable(),
   original_base64: z.string().nullable(),
+  /** Size and sha256 (hex) of the original bytes, whether embedded or not. */
+  original_bytes: z.number().int().nonnegative().optional(),
+  original_sha256: z.string().optional(),
+  /** True when the original was too large to embed: re-read it from `source`. */
+  original_truncated: z.boolean().optional(),
   conversation_id: z.string().optional(),
   /** The model's raw answer when the reason is invalid output. */
   raw_output: z.string().optional(),
+  /** A verdict that was paid for but could not be published (`publish_failed`). */
+  result: JudgedResult.optional(),
   failed_at: z.iso.datetime({ offset: true }),
 });
 export type DeadLetter = z.infer<typeof DeadLetter>;
+
+/** What a dead letter may embed of its original: well under Kafka's default 1 MB message limit. */
+export const MAX_EMBEDDED_ORIGINAL_BYTES = 256 * 1024;
+const MAX_RAW_OUTPUT_CHARS = 16 * 1024;
+
+/**
+ * The one builder of dead letters, for ingest, replay and the judge workers: the id, the cap on
+ * what is embedded, and the hash that lets an operator match a truncated letter to its event.
+ * `subject` distinguishes several letters from one source event (e.g. two conversations in one
+ * span batch), and is the conversation key and version for judge-stage letters.
+ */
+export function buildDeadLetter(input: {
+  reason_code: DeadLetterReason;
+  reason: string;
+  stage: "ingest" | "judge";
+  source: SourcePosition;
+  original_key: string | null;
+  original: Buffer | null;
+  subject?: string;
+  conversation_id?: string;
+  raw_output?: string;
+  result?: JudgedResult;
+}): DeadLetter {
+  const { original } = input;
+  const embed = original !== null && original.length <= MAX_EMBEDDED_ORIGINAL_BYTES;
+  return {
+    schema_version: 1,
+    dead_letter_id: deadLetterId(input.stage, input.source, input.subject ?? "", input.reason_code),
+    reason_code: input.reason_code,
+    // A reason can quote the event (a parse error near a position): it is capped like the rest.
+    reason: input.reason.length > 2_000 ? `${input.reason.slice(0, 2_000)}…` : input.reason,
+    stage: input.stage,
+    source: input.source,
+    original_key: input.original_key,
+    original_base64: embed ? original.toString("base64") : null,
+    ...(original !== null
+      ? { original_bytes: original.length, original_sha256: createHash("sha256").update(original).digest("hex"), ...(embed ? {} : { original_truncated: true }) }
+      : {}),
+    ...(input.conversation_id !== undefined ? { conversation_id: input.conversation_id } : {}),
+    ...(input.raw_output !== undefined ? { raw_output: input.raw_output.slice(0, MAX_RAW_OUTPUT_CHARS) } : {}),
+    ...(input.result !== undefined ? { result: input.result } : {}),
+    failed_at: new Date().toISOString(),
+  };
+}
+
+export function deadLetterId(stage: string, source: SourcePosition, subject: string, reason: DeadLetterReason): string {
+  const h = createHash("sha256").update(`${stage}\u0000${source.topic}\u0000${source.partition}\u0000${source.offset}\u0000${subject}\u0000${reason}`).digest("hex");
+  return `dl-${h.slice(0, 32)}`;
+}
+
+/** Stable per (conversation version, judge): the id consumers dedupe judged results on. */
+export function judgedResultId(conversationId: string, version: ConversationVersion, judge: JudgeIdentity): string {
+  return `${conversationId}:${version.message_count}:${version.content_hash}:${judge.model}:${judge.prompt_version}`;
+}
+
+/** Stable per conversation version: a redelivered event that is skipped again gets the same id. */
+export function skippedResultId(conversationId: string, version: ConversationVersion): string {
+  return `${conversationId}:${version.message_count}:${version.content_hash}:skipped`;
+}
 
 /** Version of a conversation state: message count plus a hash over roles and contents. */
 export function conversationVersion(conversation: Pick<Conversation, "messages">): ConversationVersion {

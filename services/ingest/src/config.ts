@@ -21,5 +21,12 @@ export const IngestEnv = KafkaEnv.extend(RedisEnv.shape)
     /** How often idle conversations are looked for. */
     SWEEP_INTERVAL_MS: z.coerce.number().int().positive().default(1_000),
     DRAIN_DEADLINE_MS: z.coerce.number().int().positive().default(30_000),
+    /**
+     * A member that stops heartbeating (kill -9) holds its partitions this long: short, so a
+     * restarted ingest consumes again within seconds (the broker's minimum is 6 s by default).
+     */
+    CONSUMER_SESSION_TIMEOUT_MS: z.coerce.number().int().positive().default(7_000),
+    /** How often each service checks that Redis still holds the fleet's state. */
+    REDIS_STATE_CHECK_MS: z.coerce.number().int().positive().default(5_000),
   });
 export type IngestEnv = z.infer<typeof IngestEnv>;

@@ -1,8 +1,9 @@
 import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics, kafkaReadiness, runAtLeastOnce } from "@tracesift/kafka";
-import { ingestMetrics, initIngestSeries } from "@tracesift/metrics";
+import { ingestMetrics, initIngestSeries, redisStateLostCounter } from "@tracesift/metrics";
 import { ConversationAssembler } from "@tracesift/assembly";
 import { handleChunk, limitsFromEnv, type PipelineOptions, selectionFromEnv, startIdleSweep } from "@tracesift/pipeline";
-import { createJudgeQueue, createRedis, redisReadiness } from "@tracesift/queue";
+import { createJudgeQueue, createRedis, redisReadiness, watchRedisState } from "@tracesift/queue";
+import { ResultIndex } from "@tracesift/result-index";
 import { createLogger, createRegistry, parseEnv, redactConfig, Shutdown, startOpsServer } from "@tracesift/runtime";
 import { IngestEnv } from "./config.ts";
 
@@ -18,16 +19,42 @@ const metrics = ingestMetrics(registry);
 initIngestSeries(metrics, env.INPUT_TOPICS, "live");
 
 const kafka = createKafka(env, "tracesift-ingest", logger);
+const redis = createRedis(env.REDIS_URL, "producer");
+
+// Ops endpoints answer from the start (a probe must see a starting process, not a dead one);
+// ready only while the consumer runs.
+let consuming = false;
+const ops = await startOpsServer({
+  port: env.METRICS_PORT,
+  registry,
+  readiness: [
+    {
+      name: "consumer",
+      check: async () => {
+        if (!consuming) throw new Error("the Kafka consumer is not running");
+      },
+    },
+    redisReadiness(redis),
+    kafkaReadiness(kafka),
+  ],
+});
+shutdown.add("ops server", ops.close);
+
 await ensureTopics(kafka, [
   ...env.INPUT_TOPICS.map((topic) => ({ topic, numPartitions: env.INPUT_PARTITIONS })),
   { topic: env.OUTPUT_TOPIC },
   { topic: env.DEAD_LETTER_TOPIC },
 ]);
 
-const redis = createRedis(env.REDIS_URL, "producer");
 shutdown.add("redis", async () => {
   await redis.quit();
 });
+const stateLost = redisStateLostCounter(registry);
+const stateWatch = watchRedisState(redis, env.QUEUE_PREFIX, env.REDIS_STATE_CHECK_MS, (lastSeen) => {
+  stateLost.inc();
+  logger.error({ lastSeen }, `Redis lost the fleet's state (queued jobs, dedupe memory): run 'tracesift recover --since ${lastSeen.toISOString()}'`);
+});
+shutdown.add("redis state watch", async () => stateWatch.stop());
 const queue = createJudgeQueue(redis, env);
 shutdown.add("queue", () => queue.close());
 
@@ -57,19 +84,41 @@ const pipeline: PipelineOptions = {
   immediateFormats: new Set(env.IMMEDIATE_FORMATS),
   selection: selectionFromEnv(env),
   limits: limitsFromEnv(env),
+  letterIndex: new ResultIndex(redis, env.QUEUE_PREFIX),
 };
-const sweep = startIdleSweep(pipeline, env.SWEEP_INTERVAL_MS, (err) => logger.error({ err }, "idle sweep failed"));
+const sweep = startIdleSweep(pipeline, env.SWEEP_INTERVAL_MS, (err) => logger.error({ err: err instanceof Error ? err.message : String(err) }, "idle sweep failed"));
 shutdown.add("idle sweep", () => sweep.stop());
 
 const consumer = kafka.consumer({
   groupId: env.CONSUMER_GROUP,
+  sessionTimeout: env.CONSUMER_SESSION_TIMEOUT_MS,
+  heartbeatInterval: Math.max(500, Math.floor(env.CONSUMER_SESSION_TIMEOUT_MS / 4)),
   // Must exceed the largest accepted event or the partition stalls on it.
   maxBytesPerPartition: Math.max(env.MAX_EVENT_BYTES * 2, 10 * 1024 * 1024),
   maxBytes: Math.max(env.MAX_EVENT_BYTES * 4, 50 * 1024 * 1024),
 });
+consumer.on(consumer.events.GROUP_JOIN, () => {
+  consuming = true;
+  // After a rebalance this replica may own other partitions: drop lag it can no longer update.
+  metrics.consumerLag.reset();
+});
+// kafkajs restarts the consumer itself after retriable errors. One it does not restart leaves a
+// process that looks alive and reads nothing: never that. Not ready at once, then exit non-zero
+// so the supervisor (Kubernetes, Compose, systemd) starts a fresh one.
+consumer.on(consumer.events.CRASH, (event) => {
+  consuming = false;
+  const { error, restart } = event.payload;
+  if (restart) {
+    logger.warn({ err: error.message }, "Kafka consumer crashed; kafkajs restarts it");
+    return;
+  }
+  logger.error({ err: error.message }, "Kafka consumer stopped and will not restart: exiting so that a fresh process takes over");
+  void shutdown.run().finally(() => process.exit(1));
+});
+consumer.on(consumer.events.STOP, () => {
+  consuming = false;
+});
 await consumer.connect();
-// After a rebalance this replica may own other partitions: drop lag it can no longer update.
-consumer.on(consumer.events.GROUP_JOIN, () => metrics.consumerLag.reset());
 // Closed first: stop fetching, finish the chunk in hand, commit, leave the group.
 shutdown.add("kafka consumer", () => consumer.disconnect());
 
@@ -85,11 +134,4 @@ await runAtLeastOnce({
     logger.debug({ topic: ctx.topic, partition: ctx.partition, ...totals }, "chunk handled");
   },
 });
-
-const ops = await startOpsServer({
-  port: env.METRICS_PORT,
-  registry,
-  readiness: [redisReadiness(redis), kafkaReadiness(kafka)],
-});
-shutdown.add("ops server", ops.close);
 logger.info({ topics: env.INPUT_TOPICS, group: env.CONSUMER_GROUP, metricsPort: ops.port }, "ingest running");

@@ -53,5 +53,16 @@ export const WorkerEnv = KafkaEnv.extend(RedisEnv.shape).extend({
    * 0 sends as soon as the previous request is acknowledged.
    */
   OUTPUT_LINGER_MS: z.coerce.number().int().min(0).default(5),
+  /** How long a paid verdict's publication is retried (broker outage) before it is dead-lettered with the verdict inside. */
+  PUBLISH_DEADLINE_MS: z.coerce.number().int().positive().default(10 * 60_000),
+  /** How often the failed set is swept into dead letters. */
+  FAILED_SWEEP_MS: z.coerce.number().int().positive().default(2_000),
+  /** A job's lock; a worker that died is noticed after at most this plus STALLED_CHECK_MS. */
+  JOB_LOCK_MS: z.coerce.number().int().positive().default(30_000),
+  STALLED_CHECK_MS: z.coerce.number().int().positive().default(15_000),
+  /** Times a job may be recovered from a dead worker before it is dead-lettered as `worker_lost`. */
+  MAX_STALLED_COUNT: z.coerce.number().int().min(0).default(2),
+  /** How often each service checks that Redis still holds the fleet's state. */
+  REDIS_STATE_CHECK_MS: z.coerce.number().int().positive().default(5_000),
 });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;

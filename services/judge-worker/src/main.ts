@@ -1,14 +1,15 @@
 import { setMaxListeners } from "node:events";
-import { createJudgeClient, estimateChatTokens } from "@tracesift/judge";
+import { createJudgeClient, estimateChatTokens, PROMPT_VERSION } from "@tracesift/judge";
 import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics, kafkaReadiness } from "@tracesift/kafka";
-import { initJudgeSeries, judgeMetrics } from "@tracesift/metrics";
-import { createRedis, redisReadiness } from "@tracesift/queue";
+import { initJudgeSeries, judgeMetrics, redisStateLostCounter } from "@tracesift/metrics";
+import { createJudgeQueue, createRedis, redisReadiness, watchRedisState } from "@tracesift/queue";
 import { FleetRateLimiter } from "@tracesift/rate-limit";
 import { ResultIndex } from "@tracesift/result-index";
 import { createLogger, createRegistry, parseEnv, redactConfig, Shutdown, startOpsServer } from "@tracesift/runtime";
 import { MetricsTime, Worker } from "bullmq";
 import { CostBudget } from "./budget.ts";
 import { WorkerEnv } from "./config.ts";
+import { startFailedJobSweeper } from "./failures.ts";
 import { createProcessor } from "./processor.ts";
 
 const env = parseEnv(WorkerEnv);
@@ -73,6 +74,7 @@ if (stoppedFor) {
 const shuttingDown = new AbortController();
 // Every job in flight listens on it while waiting for capacity.
 setMaxListeners(env.JUDGE_CONCURRENCY * 2 + 10, shuttingDown.signal);
+const index = new ResultIndex(state, env.QUEUE_PREFIX);
 const processor = createProcessor(
   {
     client,
@@ -86,7 +88,8 @@ const processor = createProcessor(
     shutdownSignal: shuttingDown.signal,
     chargedTokens: (usage) =>
       env.JUDGE_TPM_CHARGES === "max_tokens" ? usage.prompt_tokens + Math.max(usage.completion_tokens, env.JUDGE_MAX_TOKENS) : usage.total_tokens,
-    index: new ResultIndex(state, env.QUEUE_PREFIX),
+    index,
+    publishDeadlineMs: env.PUBLISH_DEADLINE_MS,
     budget: new CostBudget(state, env.QUEUE_PREFIX, {
       hourlyUsd: env.COST_BUDGET_HOURLY_USD,
       dailyUsd: env.COST_BUDGET_DAILY_USD,
@@ -101,13 +104,42 @@ const worker = new Worker(env.JUDGE_QUEUE, processor, {
   connection,
   prefix: env.QUEUE_PREFIX,
   concurrency: env.JUDGE_CONCURRENCY,
+  lockDuration: env.JOB_LOCK_MS,
+  stalledInterval: env.STALLED_CHECK_MS,
+  maxStalledCount: env.MAX_STALLED_COUNT,
   // Per-minute completion counts feed the collector's drain-time gauge.
   metrics: { maxDataPoints: MetricsTime.ONE_HOUR },
 });
 worker.on("failed", (job, err) => {
   if (job) logger.debug({ jobId: job.id, attemptsMade: job.attemptsMade, err: err.message }, "attempt failed");
 });
-worker.on("error", (err) => logger.error({ err }, "worker error"));
+worker.on("error", (err) => logger.error({ err: err.message }, "worker error"));
+
+const stateLost = redisStateLostCounter(registry);
+const stateWatch = watchRedisState(state, env.QUEUE_PREFIX, env.REDIS_STATE_CHECK_MS, (lastSeen) => {
+  stateLost.inc();
+  logger.error({ lastSeen }, `Redis lost the fleet's state (queued jobs, dedupe memory): run 'tracesift recover --since ${lastSeen.toISOString()}'`);
+});
+shutdown.add("redis state watch", async () => stateWatch.stop());
+
+const failedQueue = createJudgeQueue(state, env);
+shutdown.add("failed-job queue", () => failedQueue.close());
+const sweeper = startFailedJobSweeper(
+  {
+    queue: failedQueue,
+    redis: state,
+    prefix: env.QUEUE_PREFIX,
+    producer,
+    index,
+    judge: { model: env.JUDGE_MODEL, prompt_version: PROMPT_VERSION },
+    outputTopic: env.OUTPUT_TOPIC,
+    deadLetterTopic: env.DEAD_LETTER_TOPIC,
+    metrics,
+    logger,
+  },
+  env.FAILED_SWEEP_MS,
+);
+shutdown.add("failed-job sweeper", () => sweeper.stop());
 // Registered last so it closes first: stop taking jobs and let in-flight ones finish; jobs still
 // waiting for rate-limit capacity are handed back at once.
 shutdown.add("worker", async () => {

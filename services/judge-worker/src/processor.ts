@@ -4,6 +4,7 @@ import {
   callCostUsd,
   type ChatMessage,
   InvalidOutputError,
+  type JudgeCall,
   JudgeCallError,
   type JudgeClient,
   PROMPT_VERSION,
@@ -11,18 +12,12 @@ import {
   type PricingTable,
 } from "@tracesift/judge";
 import type { JudgeMetrics } from "@tracesift/metrics";
-import type { FleetRateLimiter } from "@tracesift/rate-limit";
+import { type FleetRateLimiter, RequestTooLargeError } from "@tracesift/rate-limit";
 import type { ResultIndex } from "@tracesift/result-index";
 import type { CostBudget } from "./budget.ts";
 import type { Logger } from "@tracesift/runtime";
-import {
-  type DeadLetter,
-  type DeadLetterReason,
-  JudgeJob,
-  type JudgedResult,
-  PROVENANCE_HEADER,
-  type TokenUsage,
-} from "@tracesift/schemas";
+import { JudgeJob, type JudgedResult, judgedResultId, PROVENANCE_HEADER, type TokenUsage } from "@tracesift/schemas";
+import { failure, terminal } from "./failures.ts";
 import { DelayedError, type Job } from "bullmq";
 
 export type ProcessorDeps = {
@@ -42,20 +37,26 @@ export type ProcessorDeps = {
   chargedTokens: (usage: TokenUsage) => number;
   /** Aborted when the worker shuts down: jobs waiting for the limiter give their slot back. */
   shutdownSignal?: AbortSignal;
+  /** How long a paid verdict's publication is retried before it is dead-lettered (default 10 min). */
+  publishDeadlineMs?: number;
 };
 
 export function resultId(job: JudgeJob, model: string): string {
-  return `${job.conversation.id}:${job.version.message_count}:${job.version.content_hash}:${model}:${PROMPT_VERSION}`;
+  return judgedResultId(job.conversation.id, job.version, { model, prompt_version: PROMPT_VERSION });
 }
 
 /**
- * One judge job, end to end. Every path ends in exactly one record: a result on the output topic,
- * or a dead letter once attempts are spent. Rate limits and fleet stops delay the job without
- * spending an attempt.
+ * One judge job, end to end. A paid verdict is kept in Redis before it is published, so a retry
+ * (after a crash, a broker outage, a failed write) publishes the kept verdict instead of calling the
+ * model again; a conversation version already published is never judged again. Rate limits and
+ * fleet stops delay the job without spending an attempt. Failures end in BullMQ's failed set with
+ * a coded reason (`failures.ts`); the failed-job sweeper turns every one into a dead letter.
  */
 export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: ChatMessage[]) => number) {
   const { client, metrics, logger } = deps;
   const model = client.model;
+  const judge = { model, prompt_version: PROMPT_VERSION };
+  const publishDeadlineMs = deps.publishDeadlineMs ?? 10 * 60_000;
 
   // A fleet stop is read at most once a second per process, not once per job: it is rare, and a
   // second's delay in noticing it costs at most the calls already under way.
@@ -68,16 +69,26 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
 
   return async function process(job: Job, token?: string): Promise<void> {
     const parsed = JudgeJob.safeParse(job.data);
-    if (!parsed.success) {
-      // A job we cannot read will never become readable: dead-letter now, do not retry.
-      await deadLetter(job, null, "invalid_shape", `job payload is not a JudgeJob: ${parsed.error.issues[0]?.message ?? ""}`);
-      return;
-    }
+    // A job we cannot read will never become readable: no retries.
+    if (!parsed.success) throw terminal("invalid_shape", `job payload is not a JudgeJob: ${parsed.error.issues[0]?.message ?? ""}`);
     const data = parsed.data;
     const priority = data.priority;
-    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     if (job.attemptsMade === 0 && job.processedOn) {
       metrics.queueWait.observe({ priority }, Math.max(0, (job.processedOn - job.timestamp) / 1000));
+    }
+
+    if (deps.index) {
+      const state = await deps.index.lookup({ conversationId: data.conversation.id, version: data.version, judge });
+      if (state.published) {
+        // A redelivery (of any age) of a conversation version already judged: its result is on the topic.
+        logger.debug({ jobId: job.id }, "already judged: nothing to pay");
+        return;
+      }
+      if (state.kept) {
+        logger.info({ jobId: job.id, conversation_id: data.conversation.id }, "publishing a kept verdict (paid earlier), without calling the model");
+        await publish(state.kept, JSON.stringify(state.kept), data);
+        return;
+      }
     }
 
     const stopped = await stoppedFor();
@@ -98,64 +109,31 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
     } catch (err) {
       // Shutting down while waiting for capacity: hand the job back without spending an attempt.
       if (deps.shutdownSignal?.aborted) return delay(job, token, 1, "worker shutting down");
+      // Retrying cannot make it fit: straight to a dead letter.
+      if (err instanceof RequestTooLargeError) throw terminal("request_too_large", err.message);
       throw err;
     }
     if (lease) metrics.rateLimitWait.observe({ model, priority }, lease.waitedMs / 1000);
     const started = performance.now();
+    let call: JudgeCall;
     try {
-      const call = await client.complete(messages);
-      metrics.requestDuration.observe({ model }, call.latencyMs / 1000);
-      metrics.requests.inc({ model, outcome: "ok" });
-      const costUsd = recordUsage(call.usage, call.latencyMs, data);
-      const result: JudgedResult = {
-        schema_version: 1,
-        result_id: resultId(data, model),
-        status: "judged",
-        conversation_id: data.conversation.id,
-        conversation_version: data.version,
-        metadata: data.conversation.metadata,
-        source: data.source,
-        priority,
-        verdict: call.verdict,
-        judge: { model, prompt_version: PROMPT_VERSION },
-        usage: call.usage,
-        cost_usd: costUsd,
-        latency_ms: Math.round(call.latencyMs),
-        ...(job.processedOn ? { queue_wait_ms: Math.max(0, job.processedOn - job.timestamp) } : {}),
-        attempts: job.attemptsMade + 1,
-        judged_at: new Date().toISOString(),
-      };
-      // Independent writes go together: a job holds its concurrency slot until the last one is
-      // acknowledged, so their latencies must not add up. The index is written only once the
-      // result is on the topic, so a replay never skips a conversation whose result was lost.
-      const json = JSON.stringify(result);
-      await Promise.all([
-        lease?.settle({ actualTokens: deps.chargedTokens(call.usage) }),
-        deps.limiter?.onSuccess(),
-        deps.limiter?.learnFromHeaders(call.headers),
-        deps.budget?.record(costUsd),
-        deps.producer
-          .send({ topic: deps.outputTopic, key: data.conversation.id, value: json, headers: { [PROVENANCE_HEADER]: "judge-worker" } })
-          .then(() => deps.index?.put(result, json)),
-      ]);
-      metrics.verdicts.inc({ app: appOf(data), verdict: call.verdict.perceived_error ? "perceived_error" : "no_error", priority });
-      if (data.source.event_time) {
-        metrics.endToEnd.observe({ priority }, Math.max(0, (Date.now() - Date.parse(data.source.event_time)) / 1000));
-      }
+      call = await client.complete(messages);
     } catch (err) {
       if (err instanceof InvalidOutputError) {
+        // Paid for like any answer: counted in tokens, cost, budget and the limiter's windows.
         metrics.requests.inc({ model, outcome: "invalid_output" });
-        await lease?.release();
+        if (err.usage) {
+          const usd = recordUsage(err.usage, err.latencyMs ?? performance.now() - started, data);
+          await Promise.all([lease?.settle({ actualTokens: deps.chargedTokens(err.usage) }), deps.budget?.record(usd)]);
+        } else {
+          await lease?.release();
+        }
         logger.warn({ jobId: job.id, attempt: job.attemptsMade + 1, reason: err.message }, "invalid model output");
-        if (lastAttempt) return deadLetter(job, data, "invalid_model_output", err.message, err.raw);
-        throw err;
+        throw failure("invalid_model_output", err.message, err.raw);
       }
-      if (!(err instanceof JudgeCallError)) {
-        await lease?.release();
-        throw err;
-      }
-      metrics.requestDuration.observe({ model }, (performance.now() - started) / 1000);
       await lease?.release();
+      if (!(err instanceof JudgeCallError)) throw err;
+      metrics.requestDuration.observe({ model }, (performance.now() - started) / 1000);
       if (err.kind === "rate_limited" || err.kind === "overloaded") {
         metrics.requests.inc({ model, outcome: err.kind });
         const pauseMs = deps.limiter
@@ -172,10 +150,69 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
       }
       metrics.requests.inc({ model, outcome: "error" });
       logger.warn({ jobId: job.id, attempt: job.attemptsMade + 1, reason: err.message }, "model call failed");
-      if (lastAttempt) return deadLetter(job, data, "judge_failed", `after ${job.attemptsMade + 1} attempts: ${err.message}`);
-      throw err;
+      throw failure("judge_failed", err.message);
+    }
+
+    metrics.requestDuration.observe({ model }, call.latencyMs / 1000);
+    metrics.requests.inc({ model, outcome: "ok" });
+    const costUsd = recordUsage(call.usage, call.latencyMs, data);
+    const result: JudgedResult = {
+      schema_version: 1,
+      result_id: resultId(data, model),
+      status: "judged",
+      conversation_id: data.conversation.id,
+      conversation_version: data.version,
+      metadata: data.conversation.metadata,
+      source: data.source,
+      priority,
+      verdict: call.verdict,
+      judge,
+      usage: call.usage,
+      cost_usd: costUsd,
+      latency_ms: Math.round(call.latencyMs),
+      ...(job.processedOn ? { queue_wait_ms: Math.max(0, job.processedOn - job.timestamp) } : {}),
+      attempts: job.attemptsMade + 1,
+      judged_at: new Date().toISOString(),
+    };
+    const json = JSON.stringify(result);
+    // Kept before anything else can fail: from here on, no retry pays for this verdict again.
+    const deadline = Date.now() + publishDeadlineMs;
+    const kept = deps.index
+      ? retryUntil(deadline, () => deps.index!.keep(result, json), (err) => logger.warn({ jobId: job.id, err: errorText(err) }, "could not keep the verdict yet; retrying"))
+      : Promise.resolve(true);
+    // Limiter, budget and the kept copy are independent writes: a job holds its concurrency slot
+    // until the last one is acknowledged, so their latencies must not add up.
+    await Promise.all([
+      kept,
+      lease?.settle({ actualTokens: deps.chargedTokens(call.usage) }),
+      deps.limiter?.onSuccess(),
+      deps.limiter?.learnFromHeaders(call.headers),
+      deps.budget?.record(costUsd),
+    ]);
+    await publish(result, json, data, deadline);
+    metrics.verdicts.inc({ app: appOf(data), verdict: call.verdict.perceived_error ? "perceived_error" : "no_error", priority });
+    if (data.source.event_time) {
+      metrics.endToEnd.observe({ priority }, Math.max(0, (Date.now() - Date.parse(data.source.event_time)) / 1000));
     }
   };
+
+  /**
+   * Publish a paid verdict, trying until the deadline (a broker restart must not cost a second
+   * call), then index it. Past the deadline the job fails as `publish_failed`; the sweeper then
+   * writes the kept verdict into a dead letter.
+   */
+  async function publish(result: JudgedResult, json: string, data: JudgeJob, deadline = Date.now() + publishDeadlineMs): Promise<void> {
+    const sent = await retryUntil(
+      deadline,
+      () => deps.producer.send({ topic: deps.outputTopic, key: data.conversation.id, value: json, headers: { [PROVENANCE_HEADER]: "judge-worker" } }),
+      (err) => logger.warn({ conversation_id: data.conversation.id, err: errorText(err) }, "could not publish the verdict yet; retrying"),
+    );
+    if (!sent) throw terminal("publish_failed", `the verdict could not be published to ${deps.outputTopic} within ${publishDeadlineMs} ms`);
+    // The index is written only once the result is on the topic, so a replay never skips a
+    // conversation whose result was lost. If this write fails, the kept copy makes a retry
+    // re-publish (a duplicate record with the same result_id) rather than pay again.
+    await deps.index?.published(result, json);
+  }
 
   function recordUsage(usage: TokenUsage, latencyMs: number, data: JudgeJob): number {
     const { priority } = data;
@@ -193,36 +230,25 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
     await job.moveToDelayed(Date.now() + Math.max(1, Math.round(ms)), token);
     throw new DelayedError(why);
   }
+}
 
-  async function deadLetter(
-    job: Job,
-    data: JudgeJob | null,
-    reasonCode: DeadLetterReason,
-    reason: string,
-    rawOutput?: string,
-  ): Promise<void> {
-    const letter: DeadLetter = {
-      schema_version: 1,
-      reason_code: reasonCode,
-      reason,
-      stage: "judge",
-      source: data?.source ?? { topic: "unknown", partition: 0, offset: "-1" },
-      original_key: data?.conversation.id ?? null,
-      // The judge never had the original bytes; the job payload is what a re-drive needs.
-      original_base64: Buffer.from(JSON.stringify(job.data)).toString("base64"),
-      ...(data ? { conversation_id: data.conversation.id } : {}),
-      ...(rawOutput !== undefined ? { raw_output: rawOutput } : {}),
-      failed_at: new Date().toISOString(),
-    };
-    await deps.producer.send({
-      topic: deps.deadLetterTopic,
-      key: data?.conversation.id ?? String(job.id),
-      value: JSON.stringify(letter),
-      headers: { [PROVENANCE_HEADER]: "judge-worker", "tracesift-dlq-reason": reasonCode },
-    });
-    metrics.deadLetters.inc({ stage: "judge", reason: reasonCode });
-    logger.warn({ jobId: job.id, reason_code: reasonCode, reason }, "dead-lettered");
+/** Calls `fn` until it succeeds or the deadline passes, backing off from 250 ms to 10 s. */
+export async function retryUntil(deadline: number, fn: () => Promise<unknown>, onError: (err: unknown) => void): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fn();
+      return true;
+    } catch (err) {
+      onError(err);
+      const wait = Math.min(10_000, 250 * 2 ** attempt);
+      if (Date.now() + wait > deadline) return false;
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function appOf(job: JudgeJob): string {
