@@ -249,3 +249,69 @@ export function kafkaReadiness(kafka: Kafka) {
     },
   };
 }
+
+/**
+ * Reads a topic from a time (or its start) up to its end as it is when the call starts, with a
+ * throwaway consumer group that is deleted afterwards: the fleet's groups never move.
+ */
+export async function readRange(options: {
+  kafka: Kafka;
+  topic: string;
+  /** Epoch ms; messages at or after it. Omitted: from the earliest retained message. */
+  fromMs?: number;
+  maxBytesPerPartition?: number;
+  onMessages: (messages: KafkaMessage[], partition: number) => Promise<void> | void;
+}): Promise<number> {
+  const { kafka, topic } = options;
+  const admin = kafka.admin();
+  await admin.connect();
+  const groupId = `tracesift-read-${topic}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  let ranges: { partition: number; start: bigint; end: bigint }[];
+  try {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const starts = options.fromMs === undefined ? null : await admin.fetchTopicOffsetsByTimestamp(topic, options.fromMs);
+    ranges = ends.map((e) => {
+      const at = starts?.find((s) => s.partition === e.partition)?.offset;
+      const start = at === undefined ? BigInt(e.low) : BigInt(at) < 0n ? BigInt(e.high) : BigInt(at);
+      return { partition: e.partition, start, end: BigInt(e.high) };
+    });
+    ranges = ranges.filter((r) => r.start < r.end);
+    if (ranges.length === 0) return 0;
+    await admin.setOffsets({ groupId, topic, partitions: ranges.map((r) => ({ partition: r.partition, offset: String(r.start) })) });
+  } finally {
+    await admin.disconnect();
+  }
+  const remaining = new Set(ranges.map((r) => r.partition));
+  let read = 0;
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, maxBytesPerPartition: options.maxBytesPerPartition ?? 10 * 1024 * 1024 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic });
+    await new Promise<void>((resolve, reject) => {
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            const range = ranges.find((r) => r.partition === batch.partition);
+            if (!range || !remaining.has(batch.partition)) return;
+            const messages = batch.messages.filter((m) => BigInt(m.offset) < range.end);
+            read += messages.length;
+            if (messages.length > 0) await options.onMessages(messages, batch.partition);
+            const last = batch.messages[batch.messages.length - 1];
+            if (last && BigInt(last.offset) >= range.end - 1n) {
+              remaining.delete(batch.partition);
+              if (remaining.size === 0) resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+    const cleanup = kafka.admin();
+    await cleanup.connect();
+    await cleanup.deleteGroups([groupId]).catch(() => undefined);
+    await cleanup.disconnect();
+  }
+  return read;
+}

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   normalize: async () => (await import("./normalize.ts")).command,
   replay: async () => (await import("./replay.ts")).command,
   redrive: async () => (await import("./redrive.ts")).command,
+  recover: async () => (await import("./recover.ts")).command,
 };
 
 function usage(): string {
