@@ -1,5 +1,5 @@
 /**
- * The real payloads under <repo>/../shared/fixtures (see its README): every one must normalize,
+ * The real payloads under packages/normalize/fixtures (see its README): every one must normalize,
  * and where Langfuse's own ChatML conversion exists we must agree with it after the documented
  * transformation (tool parts dropped, `model` → `assistant`).
  */
