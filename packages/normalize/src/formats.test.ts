@@ -517,17 +517,18 @@ describe("LangSmith run types", () => {
     start_time: 1740823200000,
   });
 
-  it("chain runs count only through a messages list; tool and retriever runs never", () => {
+  it("only llm runs speak: chain (graph state), tool and retriever runs never", () => {
     const fragments = normalizeEvent({
       post: [
         run("root", "chain", { messages: [{ type: "human", content: "Hi" }] }, { messages: [{ type: "human", content: "Hi" }, { type: "ai", content: "Hello" }] }),
         run("qa", "chain", { question: "Hi" }, { answer: "Hello" }),
         run("tool", "tool", { input: "x" }, { output: "tool says" }),
         run("ret", "retriever", { query: "x" }, { documents: [] }),
+        run("llm", "llm", { messages: [{ role: "user", content: "Hi" }] }, { choices: [{ message: { role: "assistant", content: "Hello" } }] }),
       ],
       patch: [],
     });
-    expect(fragments.map((f) => [f.fragment_id, f.conversation_key])).toEqual([["root", "th-1"]]);
+    expect(fragments.map((f) => [f.fragment_id, f.conversation_key])).toEqual([["llm", "th-1"]]);
     expect(rt(fragments[0]?.messages ?? [])).toEqual([
       ["user", "Hi"],
       ["assistant", "Hello"],
