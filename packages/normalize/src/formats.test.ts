@@ -4,7 +4,7 @@
  * the same messages, with the tool traffic gone.
  */
 import { describe, expect, it } from "vitest";
-import { detectFormat, type FormatName, isJudgeable, mergeFragments, normalizeEvent, type TraceFragment } from "./index.ts";
+import { detectFormat, explainEvent, type FormatName, isJudgeable, mergeFragments, normalizeEvent, parseJsonExact, type TraceFragment, toMessages } from "./index.ts";
 import { rt } from "./test-helpers.ts";
 
 const SYSTEM = "You are a travel assistant.";
@@ -517,17 +517,18 @@ describe("LangSmith run types", () => {
     start_time: 1740823200000,
   });
 
-  it("chain runs count only through a messages list; tool and retriever runs never", () => {
+  it("only llm runs speak: chain (graph state), tool and retriever runs never", () => {
     const fragments = normalizeEvent({
       post: [
         run("root", "chain", { messages: [{ type: "human", content: "Hi" }] }, { messages: [{ type: "human", content: "Hi" }, { type: "ai", content: "Hello" }] }),
         run("qa", "chain", { question: "Hi" }, { answer: "Hello" }),
         run("tool", "tool", { input: "x" }, { output: "tool says" }),
         run("ret", "retriever", { query: "x" }, { documents: [] }),
+        run("llm", "llm", { messages: [{ role: "user", content: "Hi" }] }, { choices: [{ message: { role: "assistant", content: "Hello" } }] }),
       ],
       patch: [],
     });
-    expect(fragments.map((f) => [f.fragment_id, f.conversation_key])).toEqual([["root", "th-1"]]);
+    expect(fragments.map((f) => [f.fragment_id, f.conversation_key])).toEqual([["llm", "th-1"]]);
     expect(rt(fragments[0]?.messages ?? [])).toEqual([
       ["user", "Hi"],
       ["assistant", "Hello"],
@@ -552,5 +553,61 @@ describe("end of conversation", () => {
 
   it("is false unless said", () => {
     expect(normalizeEvent({ id: "c", messages: [], metadata: { conversation_end: false } })[0]?.end).toBe(false);
+  });
+});
+
+describe("only model calls speak", () => {
+  it("OpenInference CHAIN/AGENT/TOOL spans never become messages, even with message-looking values", () => {
+    const span = (id: string, parent: string | undefined, attributes: Record<string, unknown>) => ({ spanId: id, traceId: "t1", ...(parent ? { parentSpanId: parent } : {}), attributes });
+    const { fragments, spans } = explainEvent([
+      span("g", undefined, { "openinference.span.kind": "CHAIN", "input.value": '{"messages": [{"role": "user", "content": "hi"}]}', "output.value": "__end__" }),
+      span("n", "g", { "openinference.span.kind": "CHAIN", "input.value": "tools", "output.value": "content='' additional_kwargs={}" }),
+      span("l", "g", { "openinference.span.kind": "LLM", "llm.input_messages.0.message.role": "user", "llm.input_messages.0.message.content": "hi", "llm.output_messages.0.message.role": "assistant", "llm.output_messages.0.message.content": "hello" }),
+    ]);
+    expect(fragments.map((f) => f.fragment_id)).toEqual(["l"]);
+    expect(rt(fragments[0]?.messages ?? [])).toEqual([
+      ["user", "hi"],
+      ["assistant", "hello"],
+    ]);
+    expect(spans.filter((s) => !s.kept).map((s) => [s.id, s.reason])).toEqual([
+      ["g", "not a model call (OpenInference span kind CHAIN)"],
+      ["n", "not a model call (OpenInference span kind CHAIN)"],
+    ]);
+  });
+
+  it("a model call under a tool span is a sub-agent's", () => {
+    const llm = (id: string, parent: string | undefined, sys: string, user: string) => ({
+      spanId: id,
+      traceId: "t2",
+      ...(parent ? { parentSpanId: parent } : {}),
+      attributes: { "gen_ai.operation.name": "chat", "gen_ai.input.messages": JSON.stringify([{ role: "system", content: sys }, { role: "user", content: user }]) },
+    });
+    const { fragments, spans } = explainEvent([
+      llm("top", undefined, "You are the assistant.", "Plan my trip"),
+      { spanId: "tool", traceId: "t2", attributes: { "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "research" } },
+      llm("nested", "tool", "You are the assistant.", "Find flights to Rome"),
+    ]);
+    expect(fragments.map((f) => f.fragment_id)).toEqual(["top"]);
+    expect(spans.find((s) => s.id === "nested")?.reason).toBe('sub-agent: model call under tool "research"');
+  });
+
+  it("Vercel AI SDK tool-call results and framework reprs are never text", () => {
+    expect(toMessages([{ toolCallId: "c1", toolName: "getWeather", input: '{"location":"SF"}' }], { defaultRole: "assistant" })).toEqual([]);
+    expect(toMessages("content='' additional_kwargs={'tool_calls': []} response_metadata={}", { defaultRole: "assistant" })).toEqual([]);
+    expect(toMessages("__end__", { defaultRole: "assistant" })).toEqual([]);
+  });
+
+  it("a role-less {content} input is not a user turn; a bare prompt string still is", () => {
+    expect(toMessages({ content: "role" }, { defaultRole: "user" })).toEqual([]);
+    expect(rt(toMessages("What is 2+2?", { defaultRole: "user" }))).toEqual([["user", "What is 2+2?"]]);
+  });
+
+  it("ids written as JSON numbers keep every digit when the event arrives as text", () => {
+    const text = '{"spans": [{"name": "c", "context": {"trace_id": 115825058289444712299650141807529952578, "span_id": 15531323892744358789}, "attributes": {"gen_ai.operation.name": "chat", "gen_ai.input.messages": "[{\\"role\\": \\"user\\", \\"content\\": \\"hi 12345678901234567890\\"}]"}}]}';
+    const [f] = normalizeEvent(text);
+    expect(f?.conversation_key).toBe("115825058289444712299650141807529952578");
+    expect(f?.fragment_id).toBe("15531323892744358789");
+    expect(f?.messages[0]?.content).toBe("hi 12345678901234567890");
+    expect(parseJsonExact('[1.5e300, -12345678901234567890, "9999999999999999999"]')).toEqual([1.5e300, "-12345678901234567890", "9999999999999999999"]);
   });
 });

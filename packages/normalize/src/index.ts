@@ -3,11 +3,13 @@
  * Conversation. `normalizeEvent` reads one event into fragments, `mergeFragments` rebuilds a
  * conversation from all fragments with the same `conversation_key`.
  */
+import type { AdapterCtx, SpanNote } from "./agents.ts";
 import { detectFormat } from "./detect.ts";
 import { normalizeLangfuse } from "./formats/langfuse.ts";
 import { normalizeLangSmith } from "./formats/langsmith.ts";
 import { normalizeOpenAi } from "./formats/openai.ts";
 import { normalizeSpanEvent } from "./formats/otel.ts";
+import { parseJsonExact } from "./util.ts";
 import {
   DEFAULT_MAX_MESSAGES,
   type FormatName,
@@ -17,8 +19,10 @@ import {
   TraceFragment,
 } from "./types.ts";
 
+export type { SpanNote, SubAgentMode } from "./agents.ts";
 export { detectFormat } from "./detect.ts";
-export { isJudgeable, mergeFragments } from "./merge.ts";
+export { isJudgeable, mergeFragments, messageSources } from "./merge.ts";
+export { parseJsonExact } from "./util.ts";
 export { type ToMessagesOptions, toMessages } from "./messages.ts";
 export {
   DEFAULT_MAX_MESSAGES,
@@ -31,11 +35,11 @@ export {
   TraceFragment,
 } from "./types.ts";
 
-const ADAPTERS: Record<FormatName, (event: unknown) => TraceFragment[]> = {
+const ADAPTERS: Record<FormatName, (event: unknown, ctx: AdapterCtx) => TraceFragment[]> = {
   openai: normalizeOpenAi,
   langsmith: normalizeLangSmith,
-  "otel-genai": (e) => normalizeSpanEvent(e, "otel-genai"),
-  openinference: (e) => normalizeSpanEvent(e, "openinference"),
+  "otel-genai": (e, ctx) => normalizeSpanEvent(e, "otel-genai", ctx),
+  openinference: (e, ctx) => normalizeSpanEvent(e, "openinference", ctx),
   langfuse: normalizeLangfuse,
 };
 
@@ -45,6 +49,20 @@ const ADAPTERS: Record<FormatName, (event: unknown) => TraceFragment[]> = {
  * (and nothing else) when the event cannot be read.
  */
 export function normalizeEvent(event: unknown, opts: NormalizeOptions = {}): TraceFragment[] {
+  return read(event, opts, { notes: undefined, subAgents: opts.subAgents ?? "skip" });
+}
+
+/**
+ * `normalizeEvent` plus what became of each span / run / observation: kept (a model call of the
+ * conversation) or dropped, and why. For `tracesift normalize --explain`.
+ */
+export function explainEvent(event: unknown, opts: NormalizeOptions = {}): { fragments: TraceFragment[]; spans: SpanNote[] } {
+  const spans: SpanNote[] = [];
+  const fragments = read(event, opts, { notes: spans, subAgents: opts.subAgents ?? "skip" });
+  return { fragments, spans };
+}
+
+function read(event: unknown, opts: NormalizeOptions, ctx: AdapterCtx): TraceFragment[] {
   const value = decode(event);
   const format = opts.format ?? detectFormat(value);
   if (format === null) {
@@ -52,7 +70,7 @@ export function normalizeEvent(event: unknown, opts: NormalizeOptions = {}): Tra
   }
   let fragments: TraceFragment[];
   try {
-    fragments = ADAPTERS[format](value);
+    fragments = ADAPTERS[format](value, ctx);
   } catch (err) {
     if (err instanceof NormalizeError) throw err;
     // A bug or a shape no rule foresaw: still a typed, dead-letterable error, never a raw TypeError.
@@ -78,7 +96,7 @@ function decode(event: unknown): unknown {
   else if (event instanceof Uint8Array) text = new TextDecoder("utf-8", { fatal: false }).decode(event);
   if (text === undefined) return event;
   try {
-    return JSON.parse(text);
+    return parseJsonExact(text);
   } catch {
     throw new NormalizeError("invalid_json", "event is not valid JSON");
   }

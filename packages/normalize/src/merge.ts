@@ -49,6 +49,35 @@ export function mergeFragments(fragments: TraceFragment[]): Conversation {
   return fragments.length === 1 && isValidated(first) ? conversation : Conversation.parse(conversation);
 }
 
+/**
+ * For each message of the merged conversation, the fragment (span / run / observation id) it was
+ * first read from, in merge order: what `tracesift normalize --explain` shows.
+ */
+export function messageSources(fragments: TraceFragment[], conversation: Pick<Conversation, "messages">): string[] {
+  const ordered = orderFragments(dedupe(fragments));
+  const firstSeen = new Map<string, string[]>();
+  for (const f of ordered) {
+    const counts = new Map<string, number>();
+    for (const m of f.messages) {
+      const k = keyOf(m);
+      const n = (counts.get(k) ?? 0) + 1;
+      counts.set(k, n);
+      const seen = firstSeen.get(k) ?? [];
+      // The n-th copy of a repeated text within one fragment is a different message.
+      if (seen.length < n) seen.push(f.fragment_id);
+      firstSeen.set(k, seen);
+    }
+  }
+  const used = new Map<string, number>();
+  return conversation.messages.map((m) => {
+    const k = keyOf(m);
+    const i = used.get(k) ?? 0;
+    used.set(k, i + 1);
+    const seen = firstSeen.get(k) ?? [];
+    return seen[Math.min(i, seen.length - 1)] ?? "?";
+  });
+}
+
 /** True iff a user speaks after the assistant did: only then can a user perceive an error. */
 export function isJudgeable(conversation: Pick<Conversation, "messages">): boolean {
   let assistantSpoke = false;

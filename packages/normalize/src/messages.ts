@@ -70,11 +70,23 @@ function finish(raw: RawMessage[], timestamp: string | undefined): NormalizedMes
     const isObservation = m.role === "user" && prev?.role === "assistant" && isReActObservation(prev.text, m.text);
     if (m.role !== "tool") prev = m;
     if (m.role === "tool" || isObservation) continue;
-    if (m.text.trim().length === 0) continue;
+    if (m.text.trim().length === 0 || isSerializedObject(m.text)) continue;
     const ts = m.timestamp ?? timestamp;
     out.push(ts === undefined ? { role: m.role, content: m.text } : { role: m.role, content: m.text, timestamp: ts });
   }
   return out;
+}
+
+/**
+ * Framework objects printed instead of text: Python reprs of LangChain messages
+ * (`content='' additional_kwargs={…}`), `HumanMessage(content=…)`, LangGraph node markers
+ * (`__end__`). Nobody typed or read them as a turn.
+ */
+function isSerializedObject(text: string): boolean {
+  const t = text.trim();
+  if (/^__\w+__$/.test(t)) return true;
+  if (/^content=(['"]).*\b(additional_kwargs|response_metadata)=/s.test(t)) return true;
+  return /^[A-Z]\w*(Message|MessageChunk|Request|Response|State)\((content|parts|messages)=/.test(t);
 }
 
 /**
@@ -247,6 +259,8 @@ function messageObject(o: Rec, ctx: Ctx): RawMessage[] | null {
 
   const type = typeof o.type === "string" ? o.type.toLowerCase() : undefined;
   if (type !== undefined && TOOL_ITEM_TYPES.has(type)) return [{ role: "tool", text: "" }];
+  // Vercel AI SDK results: `toolCalls` / `toolResults` entries carry no `type`.
+  if (typeof o.toolCallId === "string" && typeof o.toolName === "string") return [{ role: "tool", text: "" }];
   if (type === "reasoning") return [];
 
   let role = mapRole(o.role);
@@ -319,6 +333,7 @@ function isToolCallJson(text: string): boolean {
         isRecord(c) &&
         ((isRecord(c.function) && typeof c.function.name === "string") ||
           typeof c["tool.name"] === "string" ||
+          (typeof c.toolCallId === "string" && typeof c.toolName === "string") ||
           (c.type === "tool_call" && typeof c.name === "string")),
     )
   );
@@ -389,7 +404,13 @@ function containerObject(o: Rec, ctx: Ctx): RawMessage[] | null {
   const choiceLike = "finish_reason" in o || "index" in o;
   const inner = choiceLike ? asOutput : next;
   if (isRecord(o.message)) return parseContentValue(o.message, inner);
-  if (o.content !== undefined && o.content !== null && !("role" in o)) return parseContentValue(o.content, inner);
+  if (o.content !== undefined && o.content !== null && !("role" in o)) {
+    // On the input side a role-less `{content}` says nothing about who spoke (the Claude Agent
+    // SDK instrumentation logs `{"content": "role"}`): it is no user turn unless the content
+    // carries its own role.
+    if (!ctx.output && !choiceLike && !(isRecord(o.content) && "role" in o.content)) return [];
+    return parseContentValue(o.content, inner);
+  }
   if (o.output !== undefined && o.output !== null && typeof o.output !== "number") {
     return parseAny(o.output, asOutput, false);
   }

@@ -7,6 +7,7 @@
 import type { ConversationMetadata } from "@tracesift/schemas";
 import { z } from "zod";
 import { decodeAnyValue, decodeAttributes } from "./attributes.ts";
+import { type AdapterCtx, type ModelCall, note, topLevelOnly } from "./agents.ts";
 import { type FormatName, NormalizeError, type NormalizedMessage, type TraceFragment } from "./types.ts";
 import { compact, hasEndFlag, idOf, isRecord, maxIso, minIso, type Rec, scalar, serviceName, shortHash, str, toIso } from "./util.ts";
 
@@ -19,6 +20,7 @@ export interface SpanEvent {
 export interface Span {
   traceId?: string;
   spanId?: string;
+  parentId?: string;
   name?: string;
   start?: string;
   end?: string;
@@ -121,6 +123,7 @@ function readOtlp(event: Rec, format: FormatName): Span[] {
         out.push({
           traceId: idOf(sp.traceId),
           spanId: idOf(sp.spanId),
+          parentId: idOf(sp.parentSpanId),
           name: sp.name,
           start: toIso(sp.startTimeUnixNano),
           end: toIso(sp.endTimeUnixNano),
@@ -193,6 +196,7 @@ function readGenericSpan(raw: unknown, where: string, format: FormatName): Span 
   }
   const s = parsed.data;
   const ctx = isRecord(s.spanContext) ? s.spanContext : isRecord(s.context) ? s.context : {};
+  const parent = isRecord(s.parentSpanContext) ? s.parentSpanContext : isRecord(s.parent) ? s.parent : {};
   const res = isRecord(s.resource) ? attrsOrThrow(s.resource.attributes, `${where}.resource`, format) : {};
   const events: SpanEvent[] = [];
   for (const [i, ev] of (s.events ?? []).entries()) {
@@ -206,6 +210,7 @@ function readGenericSpan(raw: unknown, where: string, format: FormatName): Span 
   return {
     traceId: idOf(ctx.traceId ?? ctx.trace_id ?? s.traceId ?? s.trace_id),
     spanId: idOf(ctx.spanId ?? ctx.span_id ?? s.spanId ?? s.span_id),
+    parentId: idOf(s.parentSpanId ?? s.parent_span_id ?? s.parent_id ?? parent.spanId ?? parent.span_id),
     name: s.name,
     start: toIso(s.startTimeUnixNano ?? s.start_time ?? s.startTime),
     end: toIso(s.endTimeUnixNano ?? s.end_time ?? s.endTime),
@@ -264,34 +269,65 @@ export function spanMetadata(resource: Rec, attrs: Rec): ConversationMetadata {
   return compact(meta);
 }
 
+/** GenAI operations that are a call to a model (any-agent writes `call_llm`). */
+const MODEL_OPERATIONS = new Set(["chat", "text_completion", "generate_content", "completion", "responses", "call_llm"]);
+
+export type SpanRole = { model: true } | { model: false; tool: boolean; reason: string };
+
+/**
+ * Only model calls speak: OpenInference span kind LLM, GenAI model operations. Chain, agent,
+ * graph-node and tool spans carry framework state (node names, state dumps, Python reprs) in
+ * their input and output, never a turn. A span that names neither convention is left to the
+ * extractors (bare attribute maps, Vercel AI SDK spans).
+ */
+export function spanRole(a: Rec): SpanRole {
+  const kind = str(a["openinference.span.kind"])?.toUpperCase();
+  if (kind !== undefined && kind !== "LLM") return { model: false, tool: kind === "TOOL", reason: `not a model call (OpenInference span kind ${kind})` };
+  const op = str(a["gen_ai.operation.name"]);
+  if (kind === undefined && op !== undefined && !MODEL_OPERATIONS.has(op)) {
+    return { model: false, tool: op === "execute_tool", reason: `not a model call (gen_ai.operation.name ${op})` };
+  }
+  if (a["ai.operationId"] === "ai.toolCall") return { model: false, tool: true, reason: "not a model call (Vercel AI SDK tool call)" };
+  return { model: true };
+}
+
 /**
  * One fragment per span that holds an LLM exchange. Spans of one trace share the conversation id
  * that any of them carries (often only the agent span has `gen_ai.conversation.id`).
  */
-export function spansToFragments(spans: Span[], format: FormatName, extractors: Extractor[]): TraceFragment[] {
+export function spansToFragments(spans: Span[], format: FormatName, extractors: Extractor[], actx: AdapterCtx): TraceFragment[] {
   const convByTrace = new Map<string, string>();
+  const byId = new Map<string, Span>();
   for (const s of spans) {
     const conv = conversationIdOf(s.attributes);
     if (conv !== undefined && s.traceId !== undefined && !convByTrace.has(s.traceId)) convByTrace.set(s.traceId, conv);
+    if (s.spanId !== undefined) byId.set(s.spanId, s);
   }
   const ctx: ExtractCtx = { format, strict: true };
+  const calls: ModelCall[] = [];
   const out: TraceFragment[] = [];
   for (const span of spans) {
+    const fragmentId = span.spanId ?? `span-${shortHash([span.name, span.start, span.attributes])}`;
+    const base = { id: fragmentId, ...(span.name !== undefined ? { name: span.name } : {}), ...(span.traceId !== undefined ? { trace_id: span.traceId } : {}) };
+    const role = spanRole(span.attributes);
     let got: SpanMessages | null = null;
-    for (const ex of extractors) {
-      got = ex(span, ctx);
-      if (got !== null) break;
+    if (role.model) {
+      for (const ex of extractors) {
+        got = ex(span, ctx);
+        if (got !== null) break;
+      }
     }
     const end = hasEndFlag(span.attributes, span.resource);
-    if (got === null && !end) continue;
     const outTime = span.end ?? span.start;
     const output = (got?.output ?? []).map((m) => (m.timestamp !== undefined || outTime === undefined ? m : { ...m, timestamp: outTime }));
     const messages = [...(got?.input ?? []), ...output];
-    if (messages.length === 0 && !end) continue;
-    const fragmentId = span.spanId ?? `span-${shortHash([span.name, span.start, span.attributes])}`;
+    if (messages.length === 0) {
+      note(actx, { ...base, kept: false, reason: role.model ? "no human or assistant message in it" : role.reason });
+      if (!end) continue;
+    }
     const conversation =
       conversationIdOf(span.attributes) ?? (span.traceId !== undefined ? convByTrace.get(span.traceId) : undefined) ?? span.traceId ?? fragmentId;
-    out.push({
+    const fragment: TraceFragment = {
       source: format,
       conversation_key: conversation,
       fragment_id: fragmentId,
@@ -301,9 +337,26 @@ export function spansToFragments(spans: Span[], format: FormatName, extractors: 
       ...(span.end !== undefined ? { ended_at: span.end } : {}),
       metadata: spanMetadata(span.resource, span.attributes),
       end,
-    });
+    };
+    if (messages.length === 0) {
+      // Only the end marker: no turn to attribute to an agent.
+      out.push(fragment);
+      continue;
+    }
+    const underTool = toolAncestor(span, byId);
+    calls.push({ fragment, ...(span.name !== undefined ? { name: span.name } : {}), ...(underTool !== undefined ? { underTool } : {}) });
   }
-  return out;
+  return [...out, ...topLevelOnly(calls, actx)];
+}
+
+function toolAncestor(span: Span, byId: Map<string, Span>): string | undefined {
+  let cur = span.parentId === undefined ? undefined : byId.get(span.parentId);
+  for (let depth = 0; cur !== undefined && depth < 64; depth++) {
+    const r = spanRole(cur.attributes);
+    if (!r.model && r.tool) return cur.name ?? str(cur.attributes["gen_ai.tool.name"]) ?? "tool";
+    cur = cur.parentId === undefined ? undefined : byId.get(cur.parentId);
+  }
+  return undefined;
 }
 
 /** Which span convention an attribute map follows; OpenInference wins when both are present. */

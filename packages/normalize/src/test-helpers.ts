@@ -1,9 +1,9 @@
-/** Test-only helpers (not exported from the package): where the shared fixtures live. */
+/** Test-only helpers (not exported from the package): where the fixtures live. */
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-/** CI clones the repo elsewhere with `shared/` copied beside it: always `<repo>/../shared/fixtures`. */
-export const FIXTURES_DIR = fileURLToPath(new URL("../../../../shared/fixtures/", import.meta.url));
+/** Inside the package, so a fresh clone runs every test (see fixtures/README.md for sources and licences). */
+export const FIXTURES_DIR = fileURLToPath(new URL("../fixtures/", import.meta.url));
 
 export function fixturePath(rel: string): string {
   return `${FIXTURES_DIR}${rel}`;

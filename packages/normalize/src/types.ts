@@ -67,6 +67,11 @@ export interface NormalizeOptions {
    * `oversized` rather than silently cut, because the judge must see whole conversations.
    */
   maxMessages?: number;
+  /**
+   * Model calls of a nested agent (under a tool span, or with another system prompt in the same
+   * trace): `skip` (default) leaves them out; `separate` keys them as their own conversation.
+   */
+  subAgents?: "skip" | "separate";
 }
 
 export const DEFAULT_MAX_MESSAGES = 2000;

@@ -12,7 +12,11 @@ export function str(v: unknown): string | undefined {
   return typeof v === "string" && v.length > 0 ? v : undefined;
 }
 
-/** Ids arrive as strings, numbers (any-agent writes span ids as floats) or not at all. */
+/**
+ * Ids arrive as strings, numbers (any-agent writes 128-bit trace ids as JSON integers) or not at
+ * all. Read from text with `parseJsonExact`, such integers are already digit strings; a number
+ * that reaches here lost its digits before Tracesift saw it.
+ */
 export function idOf(v: unknown): string | undefined {
   if (typeof v === "string" && v.trim().length > 0) return v.trim();
   if (typeof v === "number" && Number.isFinite(v)) return Number.isSafeInteger(v) ? String(v) : v.toExponential(15);
@@ -37,6 +41,44 @@ export function maybeJson(v: unknown): unknown {
   } catch {
     return v;
   }
+}
+
+const BIG_INT = /[:[,]\s*-?\d{16,}/;
+
+/**
+ * `JSON.parse`, except that integers too large for a double (trace and span ids written as JSON
+ * numbers, nanosecond times) become strings of their exact digits, so unrelated ids cannot round
+ * to the same value. The scan runs only when such a literal is present.
+ */
+export function parseJsonExact(text: string): unknown {
+  if (!BIG_INT.test(text)) return JSON.parse(text);
+  let out = "";
+  let last = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++;
+      else if (c === 34) inString = false;
+      continue;
+    }
+    if (c === 34) {
+      inString = true;
+      continue;
+    }
+    if (c !== 45 && (c < 48 || c > 57)) continue;
+    const m = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
+    m.lastIndex = i;
+    const tok = m.exec(text)?.[0] ?? "";
+    if (tok.length > 0 && m.lastIndex > i) {
+      if (!tok.includes(".") && !/[eE]/.test(tok) && !Number.isSafeInteger(Number(tok))) {
+        out += `${text.slice(last, i)}"${tok}"`;
+        last = i + tok.length;
+      }
+      i += Math.max(tok.length - 1, 0);
+    }
+  }
+  return JSON.parse(out + text.slice(last));
 }
 
 export type JsonResult = { ok: true; value: unknown } | { ok: false };

@@ -14,7 +14,8 @@
 import type { ConversationMetadata } from "@tracesift/schemas";
 import { z } from "zod";
 import { readMessages, toMessages } from "../messages.ts";
-import { type Span, type SpanMessages, zodProblem } from "../spans.ts";
+import { type AdapterCtx, type ModelCall, note, topLevelOnly } from "../agents.ts";
+import { type Span, type SpanMessages, spanRole, zodProblem } from "../spans.ts";
 import type { NormalizedMessage, TraceFragment } from "../types.ts";
 import { compact, firstString, hasEndFlag, isRecord, maybeJson, type Rec, scalarEntries, serviceName, str, toIso } from "../util.ts";
 import { spanExtractors } from "./otel.ts";
@@ -23,6 +24,8 @@ import { withSystem } from "./otel-genai.ts";
 const Observation = z.looseObject({
   id: z.string().min(1),
   type: z.string().nullish(),
+  name: z.string().nullish(),
+  parentObservationId: z.string().nullish(),
   startTime: z.string().nullish(),
   endTime: z.string().nullish(),
   model: z.string().nullish(),
@@ -52,7 +55,7 @@ export function isLangfuseEvent(v: unknown): boolean {
   return Array.isArray(v.batch) && v.batch.some((e) => isRecord(e) && typeof e.type === "string" && /^(trace|generation|span|event|observation)-/.test(e.type));
 }
 
-export function normalizeLangfuse(event: unknown): TraceFragment[] {
+export function normalizeLangfuse(event: unknown, ctx: AdapterCtx): TraceFragment[] {
   const { trace, observations } = readExport(event);
   const traceMeta = asRecord(trace.metadata);
   const obs = observations
@@ -66,14 +69,29 @@ export function normalizeLangfuse(event: unknown): TraceFragment[] {
   const meta = traceMetadata(trace, traceMeta, obs);
   const end = hasEndFlag(traceMeta, asRecord(traceMeta.attributes));
 
-  const out: TraceFragment[] = [];
+  const byId = new Map(obs.map((o) => [o.id, o]));
+  const calls: ModelCall[] = [];
   for (const o of obs) {
-    if (String(o.type ?? "").toUpperCase() !== "GENERATION") continue;
+    const base = { id: o.id, ...(o.name ? { name: o.name } : {}), trace_id: trace.id };
+    const type = String(o.type ?? "").toUpperCase();
+    if (type !== "GENERATION") {
+      note(ctx, { ...base, kept: false, reason: `not a model call (Langfuse ${type || "untyped"} observation)` });
+      continue;
+    }
+    const role = spanRole(asRecord(o.metadata.attributes));
+    if (!role.model) {
+      note(ctx, { ...base, kept: false, reason: role.reason });
+      continue;
+    }
     const messages = generationMessages(o);
-    if (messages === null) continue;
+    if (messages === null || messages.length === 0) {
+      note(ctx, { ...base, kept: false, reason: messages === null ? "empty generation (no input, no output)" : "no human or assistant message in it" });
+      continue;
+    }
     const started = toIso(o.startTime);
     const ended = toIso(o.endTime);
-    out.push({
+    const underTool = toolAncestor(o, byId);
+    const fragment: TraceFragment = {
       source: "langfuse",
       conversation_key: conversation,
       fragment_id: o.id,
@@ -83,9 +101,11 @@ export function normalizeLangfuse(event: unknown): TraceFragment[] {
       ...(ended !== undefined ? { ended_at: ended } : {}),
       metadata: { ...meta, ...compact({ model: str(o.model) }) },
       end,
-    });
+    };
+    calls.push({ fragment, ...(o.name ? { name: o.name } : {}), ...(underTool !== undefined ? { underTool } : {}) });
   }
-  if (out.length === 0) {
+  const out = topLevelOnly(calls, ctx);
+  if (calls.length === 0) {
     // No generation (Langfuse SDK used by hand, or only spans): the trace's own input/output.
     const input = trace.input === undefined || trace.input === null ? [] : (readMessages(trace.input, { defaultRole: "user" }) ?? []);
     const output = trace.output === undefined || trace.output === null ? [] : (readMessages(trace.output, { defaultRole: "assistant" }) ?? []);
@@ -101,9 +121,20 @@ export function normalizeLangfuse(event: unknown): TraceFragment[] {
         metadata: meta,
         end,
       });
+      note(ctx, { id: trace.id, ...(trace.name ? { name: trace.name } : {}), trace_id: trace.id, kept: true, reason: "no generation in the trace: its own input and output" });
     }
   }
   return out;
+}
+
+function toolAncestor(o: Observation, byId: Map<string, Observation & { metadata: Rec }>): string | undefined {
+  let cur = o.parentObservationId ? byId.get(o.parentObservationId) : undefined;
+  for (let depth = 0; cur !== undefined && depth < 64; depth++) {
+    const role = spanRole(asRecord(cur.metadata.attributes));
+    if (String(cur.type ?? "").toUpperCase() === "TOOL" || (!role.model && role.tool)) return cur.name ?? "tool";
+    cur = cur.parentObservationId ? byId.get(cur.parentObservationId) : undefined;
+  }
+  return undefined;
 }
 
 function readExport(event: unknown): { trace: Trace; observations: Observation[] } {

@@ -8,6 +8,7 @@
 import type { ConversationMetadata } from "@tracesift/schemas";
 import { z } from "zod";
 import { readMessages } from "../messages.ts";
+import { type AdapterCtx, type ModelCall, note, topLevelOnly } from "../agents.ts";
 import { zodProblem } from "../spans.ts";
 import { NormalizeError, type NormalizedMessage, type TraceFragment } from "../types.ts";
 import { compact, firstString, hasEndFlag, idOf, isRecord, type Rec, scalarEntries, str, toIso } from "../util.ts";
@@ -27,7 +28,6 @@ type Run = z.infer<typeof Run>;
 const Batch = z.looseObject({ post: z.array(Run).nullish(), patch: z.array(Run).nullish() });
 
 const THREAD_KEYS = ["session_id", "thread_id", "conversation_id"];
-const SKIPPED_RUN_TYPES = new Set(["tool", "retriever", "embedding", "parser"]);
 
 export function isLangSmithRun(v: unknown): boolean {
   return isRecord(v) && (typeof v.run_type === "string" || (("inputs" in v || "outputs" in v) && (typeof v.dotted_order === "string" || typeof v.trace_id === "string")));
@@ -39,7 +39,7 @@ export function isLangSmithBatch(v: unknown): boolean {
   return runs.length === 0 || runs.some(isLangSmithRun) || runs.some((r) => isRecord(r) && "dotted_order" in r);
 }
 
-export function normalizeLangSmith(event: unknown): TraceFragment[] {
+export function normalizeLangSmith(event: unknown, ctx: AdapterCtx): TraceFragment[] {
   const runs = mergeRuns(readRuns(event));
   const threadByTrace = new Map<string, string>();
   for (const r of runs) {
@@ -47,12 +47,40 @@ export function normalizeLangSmith(event: unknown): TraceFragment[] {
     const trace = idOf(r.trace_id);
     if (thread !== undefined && trace !== undefined && !threadByTrace.has(trace)) threadByTrace.set(trace, thread);
   }
+  const byId = new Map(runs.map((r) => [r.id, r]));
   const out: TraceFragment[] = [];
+  const calls: ModelCall[] = [];
   for (const run of runs) {
+    const base = { id: run.id, ...(str(run.name) ? { name: String(run.name) } : {}), ...(idOf(run.trace_id) ? { trace_id: String(idOf(run.trace_id)) } : {}) };
+    const runType = str(run.run_type)?.toLowerCase();
     const fragment = runFragment(run, threadByTrace);
-    if (fragment !== null) out.push(fragment);
+    if (runType !== undefined && runType !== "llm") {
+      note(ctx, { ...base, kept: false, reason: `not a model call (LangSmith ${runType} run)` });
+      // A graph run may still carry the end-of-conversation marker.
+      if (fragment?.end) out.push({ ...fragment, messages: [] });
+      continue;
+    }
+    if (fragment === null || fragment.messages.length === 0) {
+      note(ctx, { ...base, kept: false, reason: "no human or assistant message in it" });
+      if (fragment?.end) out.push(fragment);
+      continue;
+    }
+    const underTool = toolAncestor(run, byId);
+    calls.push({ fragment, ...(base.name !== undefined ? { name: base.name } : {}), ...(underTool !== undefined ? { underTool } : {}) });
   }
-  return out;
+  return [...out, ...topLevelOnly(calls, ctx)];
+}
+
+function toolAncestor(run: Run, byId: Map<string, Run & { id: string }>): string | undefined {
+  const parentOf = (r: Run) => idOf(r.parent_run_id) ?? r.dotted_order?.split(".").slice(-2, -1)[0]?.replace(/^.*Z/, "");
+  let pid = parentOf(run);
+  for (let depth = 0; pid !== undefined && depth < 64; depth++) {
+    const cur = byId.get(pid);
+    if (cur === undefined) return undefined;
+    if (str(cur.run_type)?.toLowerCase() === "tool") return str(cur.name) ?? "tool";
+    pid = parentOf(cur);
+  }
+  return undefined;
 }
 
 function readRuns(event: unknown): Run[] {
@@ -110,7 +138,6 @@ function threadOf(r: Run): string | undefined {
 
 function runFragment(run: Run & { id: string }, threadByTrace: Map<string, string>): TraceFragment | null {
   const runType = str(run.run_type)?.toLowerCase();
-  if (runType !== undefined && SKIPPED_RUN_TYPES.has(runType)) return null;
   const inputs = run.inputs;
   const outputs = run.outputs;
   const started = toIso(run.start_time);
