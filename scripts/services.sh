@@ -38,8 +38,10 @@ KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-120}
 KAFKA_STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-60}
 REDIS_PORT=${REDIS_PORT:-6379}
 
-readonly KAFKA_HOME=$CACHE/kafka
-readonly KAFKA_LIBS=$KAFKA_HOME/$KAFKA_VERSION/libs
+# TRACESIFT_KAFKA_HOME runs a second broker beside the default one (the fault suite's own, with
+# its own ports, pid, logs and data); the downloaded jars stay shared.
+readonly KAFKA_HOME=${TRACESIFT_KAFKA_HOME:-$CACHE/kafka}
+readonly KAFKA_LIBS=$CACHE/kafka/$KAFKA_VERSION/libs
 KAFKA_DATA=${TRACESIFT_KAFKA_DATA:-$KAFKA_HOME/data}
 [[ $KAFKA_DATA == /* ]] || KAFKA_DATA=$PWD/$KAFKA_DATA
 readonly KAFKA_PROPS=$KAFKA_HOME/server.properties

@@ -53,10 +53,11 @@ export type PipelineOptions = {
   /** Replays: conversations this judge already judged are not enqueued again. */
   skipJudged?: { index: ResultIndex; judge: JudgeIdentity } | undefined;
   /**
-   * Dead letters already written (by live ingest, an earlier replay, a redelivery) are not written
-   * again. Without it, every redelivery writes them again, with the same `dead_letter_id`.
+   * Skipped results and dead letters already written (by live ingest, an earlier replay, a
+   * redelivery) are not written again. Without it, every redelivery writes them again, with the
+   * same `result_id` / `dead_letter_id`.
    */
-  letterIndex?: ResultIndex | undefined;
+  recordIndex?: ResultIndex | undefined;
   /** Replays with --force: a distinct job id so BullMQ does not dedupe against the earlier job. */
   jobIdSuffix?: string | undefined;
   /** Called with every job enqueued (replays wait for them and total their cost). */
@@ -75,8 +76,7 @@ const HEADERS = { [PROVENANCE_HEADER]: "ingest" };
 export async function handleChunk(messages: KafkaMessage[], topic: string, partition: number, options: PipelineOptions): Promise<Totals> {
   const timer = options.metrics.batchDuration.startTimer();
   const totals = zeroTotals();
-  const records: OutgoingRecord[] = [];
-  const letters: DeadLetter[] = [];
+  const records: OnceRecord[] = [];
   const items: { fragment: TraceFragment; source: SourcePosition; immediate: boolean }[] = [];
   // Events are counted per chunk: one increment per (format, outcome) rather than one per event.
   const counts = new Map<string, { format: string; outcome: string; n: number }>();
@@ -92,7 +92,7 @@ export async function handleChunk(messages: KafkaMessage[], topic: string, parti
     for (const m of messages) {
       for (const o of classifyMessage(m, topic, partition, classifyOptions)) {
         if (o.kind === "dead") {
-          letters.push(o.letter);
+          records.push(deadLetterRecord(o.letter, options));
           totals.deadLettered++;
           count(o.format, "dead_lettered");
         } else if (o.kind === "skipped") {
@@ -123,7 +123,7 @@ export async function handleChunk(messages: KafkaMessage[], topic: string, parti
     const conversation = mergeFragments(group.map((i) => i.fragment));
     return { key: first.fragment.conversation_key, conversation, version: conversationVersion(conversation), source: first.source, previous: null };
   });
-  const [buffered] = await Promise.all([options.assembler.add(items.filter((i) => !i.immediate)), options.producer.sendAll(records), sendLetters(letters, options)]);
+  const [buffered] = await Promise.all([options.assembler.add(items.filter((i) => !i.immediate)), sendOnce(records, options)]);
   const emitted = await emitReady([...whole, ...buffered], options, new Set(buffered));
   totals.enqueued += emitted.enqueued;
   totals.skipped += emitted.skipped;
@@ -152,8 +152,7 @@ export async function emitReady(
       )
     : [];
   const jobs: JudgeJob[] = [];
-  const records: OutgoingRecord[] = [];
-  const letters: DeadLetter[] = [];
+  const records: OnceRecord[] = [];
   for (const [i, r] of ready.entries()) {
     if (r.previous === r.version.content_hash) continue;
     if (judged[i]) {
@@ -162,7 +161,7 @@ export async function emitReady(
     }
     const limited = applyLimits(r.conversation, options.limits);
     if (limited.kind === "oversized") {
-      letters.push(oversizedLetter(r, limited.reason));
+      records.push(deadLetterRecord(oversizedLetter(r, limited.reason), options));
       totals.deadLettered++;
       continue;
     }
@@ -184,8 +183,7 @@ export async function emitReady(
   }
   await Promise.all([
     enqueueJudgeJobs(options.queue, jobs, options.maxAttempts, options.jobIdSuffix),
-    options.producer.sendAll(records),
-    sendLetters(letters, options),
+    sendOnce(records, options),
   ]);
   options.onEnqueued?.(jobs);
   await Promise.all(ready.filter((r) => claimed.has(r)).map((r) => options.assembler.ack(r)));
@@ -230,7 +228,10 @@ function byConversation<T>(things: T[], fragmentOf: (t: T) => TraceFragment): T[
   return [...groups.values()];
 }
 
-function skippedRecord(conversation: Conversation, source: SourcePosition, reason: SkipReason, options: PipelineOptions): OutgoingRecord {
+/** A record with a deterministic id, written once however often its event is delivered. */
+type OnceRecord = { id: string; record: OutgoingRecord; count: () => void };
+
+function skippedRecord(conversation: Conversation, source: SourcePosition, reason: SkipReason, options: PipelineOptions): OnceRecord {
   const version = conversationVersion(conversation);
   const result: SkippedResult = {
     schema_version: 1,
@@ -244,27 +245,36 @@ function skippedRecord(conversation: Conversation, source: SourcePosition, reaso
     priority: options.priority,
     judged_at: new Date().toISOString(),
   };
-  options.metrics.verdicts.inc({ app: conversation.metadata.app ?? "unknown", verdict: "skipped", priority: options.priority });
-  return { topic: options.outputTopic, key: conversation.id, value: JSON.stringify(result), headers: HEADERS };
-}
-
-/** Sends the letters not yet written, and marks them written once Kafka acknowledged them. */
-async function sendLetters(letters: DeadLetter[], options: PipelineOptions): Promise<void> {
-  if (letters.length === 0) return;
-  const ids = letters.map((l) => l.dead_letter_id ?? "");
-  const written = options.letterIndex ? await options.letterIndex.lettersWritten(ids) : [];
-  const fresh = letters.filter((_, i) => !written[i]);
-  await options.producer.sendAll(fresh.map((l) => deadLetterRecord(l, options)));
-  await options.letterIndex?.markLetters(fresh.map((l) => l.dead_letter_id ?? ""));
-}
-
-function deadLetterRecord(letter: DeadLetter, options: PipelineOptions): OutgoingRecord {
-  options.metrics.deadLetters.inc({ stage: "ingest", reason: letter.reason_code });
   return {
-    topic: options.deadLetterTopic,
-    key: letter.original_key,
-    value: JSON.stringify(letter),
-    headers: { ...HEADERS, "tracesift-dlq-reason": letter.reason_code },
+    id: result.result_id,
+    record: { topic: options.outputTopic, key: conversation.id, value: JSON.stringify(result), headers: HEADERS },
+    count: () => options.metrics.verdicts.inc({ app: conversation.metadata.app ?? "unknown", verdict: "skipped", priority: options.priority }),
+  };
+}
+
+/**
+ * Sends the records not written before (a redelivery, a replay) and marks them written once Kafka
+ * acknowledged them: a mark before the ack could lose a record, a mark after it at worst repeats one.
+ */
+async function sendOnce(records: OnceRecord[], options: PipelineOptions): Promise<void> {
+  if (records.length === 0) return;
+  const written = options.recordIndex ? await options.recordIndex.recordsWritten(records.map((r) => r.id)) : [];
+  const fresh = records.filter((_, i) => !written[i]);
+  await options.producer.sendAll(fresh.map((r) => r.record));
+  for (const r of fresh) r.count();
+  await options.recordIndex?.markRecords(fresh.map((r) => r.id));
+}
+
+function deadLetterRecord(letter: DeadLetter, options: PipelineOptions): OnceRecord {
+  return {
+    id: letter.dead_letter_id ?? "",
+    record: {
+      topic: options.deadLetterTopic,
+      key: letter.original_key,
+      value: JSON.stringify(letter),
+      headers: { ...HEADERS, "tracesift-dlq-reason": letter.reason_code },
+    },
+    count: () => options.metrics.deadLetters.inc({ stage: "ingest", reason: letter.reason_code }),
   };
 }
 

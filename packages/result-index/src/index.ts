@@ -39,8 +39,8 @@ export class ResultIndex {
     return `${this.prefix}:kept:${this.hash(k)}`;
   }
 
-  private letterKey(id: string): string {
-    return `${this.prefix}:dl:${id}`;
+  private recordKey(id: string): string {
+    return `${this.prefix}:written:${id}`;
   }
 
   /**
@@ -69,20 +69,23 @@ export class ResultIndex {
     for (const [err] of answers) if (err) throw err;
   }
 
-  /** Which dead letters were already written (a redelivery or replay would write them again). */
-  async lettersWritten(ids: string[]): Promise<boolean[]> {
+  /**
+   * Which skipped results and dead letters (by `result_id` / `dead_letter_id`) were already
+   * written: a redelivery or a replay would write them again.
+   */
+  async recordsWritten(ids: string[]): Promise<boolean[]> {
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.exists(this.letterKey(id));
+    for (const id of ids) pipeline.exists(this.recordKey(id));
     const answers = (await pipeline.exec()) ?? [];
     return answers.map(([, n]) => n === 1);
   }
 
   /** Marked only once Kafka acknowledged them: a mark before that could lose a letter. */
-  async markLetters(ids: string[]): Promise<void> {
+  async markRecords(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.set(this.letterKey(id), "1", "EX", this.ttlSeconds);
+    for (const id of ids) pipeline.set(this.recordKey(id), "1", "EX", this.ttlSeconds);
     await pipeline.exec();
   }
 

@@ -56,11 +56,10 @@ export const command: Command = {
         topic: env.OUTPUT_TOPIC,
         fromMs: from,
         onMessages: async (messages) => {
-          const judged = messages
-            .map((m) => JudgeResult.safeParse(JSON.parse(m.value?.toString("utf8") ?? "null")))
-            .flatMap((p) => (p.success && p.data.status === "judged" ? [p.data] : []));
-          await Promise.all(judged.map((r) => index.published(r)));
-          results += judged.length;
+          const parsed = messages.map((m) => JudgeResult.safeParse(JSON.parse(m.value?.toString("utf8") ?? "null"))).flatMap((p) => (p.success ? [p.data] : []));
+          const judged = parsed.flatMap((r) => (r.status === "judged" ? [r] : []));
+          await Promise.all([...judged.map((r) => index.published(r)), index.markRecords(parsed.filter((r) => r.status === "skipped").map((r) => r.result_id))]);
+          results += parsed.length;
         },
       });
       await readRange({
@@ -71,14 +70,14 @@ export const command: Command = {
           const ids = messages
             .map((m) => DeadLetter.safeParse(JSON.parse(m.value?.toString("utf8") ?? "null")))
             .flatMap((p) => (p.success && p.data.dead_letter_id ? [p.data.dead_letter_id] : []));
-          await index.markLetters(ids);
+          await index.markRecords(ids);
           letters += ids.length;
         },
       });
     } finally {
       await redis.quit().catch(() => undefined);
     }
-    process.stdout.write(`recover: ${results} judged results and ${letters} dead letters since ${new Date(from).toISOString()} are known again\n`);
+    process.stdout.write(`recover: ${results} results and ${letters} dead letters since ${new Date(from).toISOString()} are known again\n`);
     const replay = (await import("./replay.ts")).command;
     let status = 0;
     for (const topic of env.INPUT_TOPICS) {

@@ -273,6 +273,8 @@ async function replay(ctx: ReplayContext & { wait: boolean; metricsPort: number 
     selection: selectionFromEnv(env),
     limits: limitsFromEnv(env),
     skipJudged: ctx.force ? undefined : { index, judge },
+    // Skipped results and dead letters the live fleet (or an earlier replay) already wrote are not written again.
+    recordIndex: index,
     jobIdSuffix: suffix,
     onEnqueued: (jobs) => enqueued.push(...jobs),
   };

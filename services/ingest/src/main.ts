@@ -84,7 +84,7 @@ const pipeline: PipelineOptions = {
   immediateFormats: new Set(env.IMMEDIATE_FORMATS),
   selection: selectionFromEnv(env),
   limits: limitsFromEnv(env),
-  letterIndex: new ResultIndex(redis, env.QUEUE_PREFIX),
+  recordIndex: new ResultIndex(redis, env.QUEUE_PREFIX),
 };
 const sweep = startIdleSweep(pipeline, env.SWEEP_INTERVAL_MS, (err) => logger.error({ err: err instanceof Error ? err.message : String(err) }, "idle sweep failed"));
 shutdown.add("idle sweep", () => sweep.stop());

@@ -133,7 +133,7 @@ async function settleFailedJob(job: Job, deps: SweeperDeps): Promise<void> {
     ...(state?.kept ? { result: state.kept } : {}),
   });
   const id = letter.dead_letter_id ?? "";
-  const [written] = await deps.index.lettersWritten([id]);
+  const [written] = await deps.index.recordsWritten([id]);
   if (!written) {
     await deps.producer.send({
       topic: deps.deadLetterTopic,
@@ -141,7 +141,7 @@ async function settleFailedJob(job: Job, deps: SweeperDeps): Promise<void> {
       value: JSON.stringify(letter),
       headers: { [PROVENANCE_HEADER]: "judge-worker", "tracesift-dlq-reason": code },
     });
-    await deps.index.markLetters([id]);
+    await deps.index.markRecords([id]);
     deps.metrics.deadLetters.inc({ stage: "judge", reason: code });
   }
   // A kept verdict in a letter is settled: a later redelivery must not pay for it again.
