@@ -72,14 +72,14 @@ export function readMessages(payload: unknown, opts: ToMessagesOptions = {}): No
 export const NO_TEXT = "[no text]";
 
 function finish(raw: RawMessage[], timestamp: string | undefined): NormalizedMessage[] {
-  const kept: RawMessage[] = [];
+  const kept: (RawMessage & { role: Role })[] = [];
   let prev: RawMessage | undefined;
   for (const m of raw) {
     const isObservation = m.role === "user" && prev?.role === "assistant" && isReActObservation(prev.text, m.text);
     if (m.role !== "tool") prev = m;
     if (m.role === "tool" || isObservation || isSerializedObject(m.text)) continue;
     if (m.text.trim().length === 0 && m.role !== "assistant") continue;
-    kept.push(m);
+    kept.push({ ...m, role: m.role });
   }
   const out: NormalizedMessage[] = [];
   for (const [i, m] of kept.entries()) {
