@@ -611,3 +611,23 @@ describe("only model calls speak", () => {
     expect(parseJsonExact('[1.5e300, -12345678901234567890, "9999999999999999999"]')).toEqual([1.5e300, "-12345678901234567890", "9999999999999999999"]);
   });
 });
+
+describe("an empty assistant turn is still a turn", () => {
+  it("openai: {content: null} followed by the user's correction is judgeable", () => {
+    const event = {
+      id: "conv-null",
+      messages: [
+        { role: "user", content: "Cancel my 3pm meeting" },
+        { role: "assistant", content: null },
+        { role: "user", content: "That was the 4pm one, put it back!" },
+      ],
+    };
+    const conversation = mergeFragments(normalizeEvent(JSON.stringify(event)));
+    expect(rt(conversation.messages)).toEqual([
+      ["user", "Cancel my 3pm meeting"],
+      ["assistant", "[no text]"],
+      ["user", "That was the 4pm one, put it back!"],
+    ]);
+    expect(isJudgeable(conversation)).toBe(true);
+  });
+});

@@ -33,10 +33,12 @@ describe("golden corpus", () => {
   it("every expected file belongs to a fixture", () => {
     const files = EVENT_DIRS.flatMap((d) => (existsSync(expectedPath(d)) ? readdirSync(expectedPath(d)).map((f) => `${d}/${f}`) : []));
     for (const f of files) expect(events).toContain(f);
-    expect(files.length).toBeGreaterThanOrEqual(10);
+    expect(files.length).toBeGreaterThanOrEqual(49);
   });
 
-  // Not yet written by hand: listed so the gap stays visible.
+  // Not yet written by hand: listed so the gap stays visible. BeeAI puts its final answer in a
+  // non-generation span and its ReAct steps embed the tool output in the assistant's text; what a
+  // person reads there is not settled yet (README "Known limits").
   for (const rel of events.filter((r) => !existsSync(expectedPath(r)))) it.todo(rel);
 });
 

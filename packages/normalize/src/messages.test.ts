@@ -271,6 +271,59 @@ describe("pseudo turns and empty messages", () => {
     ).toEqual([["user", "Hi"]]);
   });
 
+  it("an assistant turn without text that the user replies to stays, as [no text]", () => {
+    const call = { id: "c1", type: "function", function: { name: "delete_draft", arguments: '{"id":7}' } };
+    expect(
+      msgs([
+        { role: "user", content: "Archive draft 7" },
+        { role: "assistant", content: null, tool_calls: [call] },
+        { role: "tool", tool_call_id: "c1", content: "deleted" },
+        { role: "user", content: "No! I said archive, not delete." },
+        { role: "assistant", content: [{ type: "tool_use", id: "t", name: "restore", input: {} }] },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: "t", content: "ok" }] },
+        { role: "user", content: "Thanks." },
+      ]),
+    ).toEqual([
+      ["user", "Archive draft 7"],
+      ["assistant", "[no text]"],
+      ["user", "No! I said archive, not delete."],
+      ["assistant", "[no text]"],
+      ["user", "Thanks."],
+    ]);
+  });
+
+  it("a silent step before the assistant's answer, or a call nobody replied to, adds no turn", () => {
+    const call = { id: "c1", type: "function", function: { name: "weather", arguments: "{}" } };
+    expect(
+      msgs([
+        { role: "user", content: "Weather?" },
+        { role: "assistant", content: null, tool_calls: [call] },
+        { role: "tool", tool_call_id: "c1", content: "sunny" },
+        { role: "assistant", content: "Sunny." },
+        { role: "assistant", content: null, tool_calls: [call] },
+        { role: "user", content: "And tomorrow?" },
+        { role: "assistant", content: null, tool_calls: [call] },
+      ]),
+    ).toEqual([
+      ["user", "Weather?"],
+      ["assistant", "Sunny."],
+      ["user", "And tomorrow?"],
+    ]);
+    expect(msgs([{ type: "function_call", call_id: "c", name: "f", arguments: "{}" }], "assistant")).toEqual([]);
+    expect(
+      msgs([
+        { role: "user", content: "Send it" },
+        { type: "function_call", call_id: "c", name: "send", arguments: "{}" },
+        { type: "function_call_output", call_id: "c", output: "sent" },
+        { role: "user", content: "Wait, not yet!" },
+      ]),
+    ).toEqual([
+      ["user", "Send it"],
+      ["assistant", "[no text]"],
+      ["user", "Wait, not yet!"],
+    ]);
+  });
+
   it("a flattened 'role: text' transcript", () => {
     expect(msgs("system: Be nice.\nuser: Hi\nthere\nassistant: None\ntool: {}\nassistant: Hello")).toEqual([
       ["system", "Be nice."],

@@ -63,18 +63,50 @@ export function readMessages(payload: unknown, opts: ToMessagesOptions = {}): No
   return raw === null ? null : finish(raw, opts.timestamp);
 }
 
+/**
+ * What the judge reads when the assistant's whole turn had no text (a tool-call-only message,
+ * `content: null`) and the user then replied: the turn the user answers must not vanish, or the
+ * reply reads as the user talking to themselves and the conversation is skipped as unjudgeable.
+ * It names no tool and no argument, so tool calls still never become text.
+ */
+export const NO_TEXT = "[no text]";
+
 function finish(raw: RawMessage[], timestamp: string | undefined): NormalizedMessage[] {
-  const out: NormalizedMessage[] = [];
+  const kept: (RawMessage & { role: Role })[] = [];
   let prev: RawMessage | undefined;
   for (const m of raw) {
     const isObservation = m.role === "user" && prev?.role === "assistant" && isReActObservation(prev.text, m.text);
     if (m.role !== "tool") prev = m;
-    if (m.role === "tool" || isObservation) continue;
-    if (m.text.trim().length === 0 || isSerializedObject(m.text)) continue;
+    if (m.role === "tool" || isObservation || isSerializedObject(m.text)) continue;
+    if (m.text.trim().length === 0 && m.role !== "assistant") continue;
+    kept.push({ ...m, role: m.role });
+  }
+  const out: NormalizedMessage[] = [];
+  for (const [i, m] of kept.entries()) {
+    let text = m.text;
+    if (text.trim().length === 0) {
+      if (!silentTurnRepliedTo(kept, i)) continue;
+      text = NO_TEXT;
+    }
     const ts = m.timestamp ?? timestamp;
-    out.push(ts === undefined ? { role: m.role, content: m.text } : { role: m.role, content: m.text, timestamp: ts });
+    out.push(ts === undefined ? { role: m.role, content: text } : { role: m.role, content: text, timestamp: ts });
   }
   return out;
+}
+
+/**
+ * An empty assistant message stands for the assistant's turn only when that turn (since the last
+ * user message) said nothing else and the next message is the user's: a silent step before the
+ * assistant's real answer, or one nobody replied to (an output that is a tool call), is not a turn.
+ */
+function silentTurnRepliedTo(kept: RawMessage[], i: number): boolean {
+  if (kept[i + 1]?.role !== "user") return false;
+  for (let j = i - 1; j >= 0; j--) {
+    const m = kept[j];
+    if (m === undefined || m.role === "user") break;
+    if (m.role === "assistant" && m.text.trim().length > 0) return false;
+  }
+  return true;
 }
 
 /**
@@ -244,6 +276,10 @@ const TOOL_ITEM_TYPES = new Set([
   "item_reference",
 ]);
 
+function isToolOutput(type: string, o: Rec): boolean {
+  return /output|result|response|reference|list_tools/.test(type) || "result" in o || "output" in o;
+}
+
 // ---------------------------------------------------------------- single messages
 
 function messageObject(o: Rec, ctx: Ctx): RawMessage[] | null {
@@ -258,9 +294,10 @@ function messageObject(o: Rec, ctx: Ctx): RawMessage[] | null {
   if ((o.kind === "request" || o.kind === "response") && Array.isArray(o.parts)) return pydanticMessage(o.kind, o.parts, ctx);
 
   const type = typeof o.type === "string" ? o.type.toLowerCase() : undefined;
-  if (type !== undefined && TOOL_ITEM_TYPES.has(type)) return [{ role: "tool", text: "" }];
+  // The model's own calls are the assistant acting without text; outputs are the tool talking.
+  if (type !== undefined && TOOL_ITEM_TYPES.has(type)) return [{ role: isToolOutput(type, o) ? "tool" : "assistant", text: "" }];
   // Vercel AI SDK results: `toolCalls` / `toolResults` entries carry no `type`.
-  if (typeof o.toolCallId === "string" && typeof o.toolName === "string") return [{ role: "tool", text: "" }];
+  if (typeof o.toolCallId === "string" && typeof o.toolName === "string") return [{ role: isToolOutput("", o) ? "tool" : "assistant", text: "" }];
   if (type === "reasoning") return [];
 
   let role = mapRole(o.role);
@@ -311,7 +348,9 @@ function textMessage(role: RawRole, text: string): RawMessage {
 function buildMessage(role: RawRole, pieces: Piece[]): RawMessage {
   if (role === "tool") return { role, text: "" };
   const hasSpeech = pieces.some((p) => p.kind === "text" || p.kind === "media");
-  if (!hasSpeech && pieces.some((p) => p.kind === "tool")) return { role: "tool", text: "" };
+  // An assistant message of tool calls only is still the assistant acting (see `NO_TEXT`); a user
+  // message of tool results only is the tool talking.
+  if (!hasSpeech && role !== "assistant" && pieces.some((p) => p.kind === "tool")) return { role: "tool", text: "" };
   let text = joinPieces(pieces);
   if (role === "assistant" && (text.trim() === "None" || isToolCallJson(text))) text = "";
   return { role, text };
