@@ -175,19 +175,23 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
       judged_at: new Date().toISOString(),
     };
     const json = JSON.stringify(result);
-    // Kept before anything else can fail: from here on, no retry pays for this verdict again.
     const deadline = Date.now() + publishDeadlineMs;
+    // Kept before anything else can fail: from here on, no retry pays for this verdict again. A
+    // Redis that cannot take it (down, out of memory) must not hold the verdict back for long,
+    // nor may a failed bookkeeping write fail a paid job: both are logged, and publishing goes on.
     const kept = deps.index
-      ? retryUntil(deadline, () => deps.index!.keep(result, json), (err) => logger.warn({ jobId: job.id, err: errorText(err) }, "could not keep the verdict yet; retrying"))
+      ? retryUntil(Math.min(deadline, Date.now() + KEEP_DEADLINE_MS), () => deps.index!.keep(result, json), (err) =>
+          logger.warn({ jobId: job.id, err: errorText(err) }, "could not keep the verdict yet; retrying"),
+        )
       : Promise.resolve(true);
-    // Limiter, budget and the kept copy are independent writes: a job holds its concurrency slot
-    // until the last one is acknowledged, so their latencies must not add up.
+    const bookkeeping = (what: string, p: Promise<unknown> | undefined) =>
+      p?.catch((err: unknown) => logger.warn({ jobId: job.id, err: errorText(err) }, `could not record ${what}`));
     await Promise.all([
       kept,
-      lease?.settle({ actualTokens: deps.chargedTokens(call.usage) }),
-      deps.limiter?.onSuccess(),
-      deps.limiter?.learnFromHeaders(call.headers),
-      deps.budget?.record(costUsd),
+      bookkeeping("the call in the limiter", lease?.settle({ actualTokens: deps.chargedTokens(call.usage) })),
+      bookkeeping("the success in the limiter", deps.limiter?.onSuccess()),
+      bookkeeping("learned limits", deps.limiter?.learnFromHeaders(call.headers)),
+      bookkeeping("the cost in the budget", deps.budget?.record(costUsd)),
     ]);
     await publish(result, json, data, deadline);
     metrics.verdicts.inc({ app: appOf(data), verdict: call.verdict.perceived_error ? "perceived_error" : "no_error", priority });
@@ -209,9 +213,11 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
     );
     if (!sent) throw terminal("publish_failed", `the verdict could not be published to ${deps.outputTopic} within ${publishDeadlineMs} ms`);
     // The index is written only once the result is on the topic, so a replay never skips a
-    // conversation whose result was lost. If this write fails, the kept copy makes a retry
+    // conversation whose result was lost. If this write fails, the kept copy makes a redelivery
     // re-publish (a duplicate record with the same result_id) rather than pay again.
-    await deps.index?.published(result, json);
+    await deps.index
+      ?.published(result, json)
+      .catch((err: unknown) => logger.warn({ conversation_id: data.conversation.id, err: errorText(err) }, "published, but could not index the verdict"));
   }
 
   function recordUsage(usage: TokenUsage, latencyMs: number, data: JudgeJob): number {
@@ -231,6 +237,9 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
     throw new DelayedError(why);
   }
 }
+
+/** How long keeping a verdict may delay its publication when Redis refuses it. */
+const KEEP_DEADLINE_MS = 10_000;
 
 /** Calls `fn` until it succeeds or the deadline passes, backing off from 250 ms to 10 s. */
 export async function retryUntil(deadline: number, fn: () => Promise<unknown>, onError: (err: unknown) => void): Promise<boolean> {
