@@ -154,3 +154,23 @@ export function describeFailure(err: unknown, env: Record<string, string | undef
   }
   return reason;
 }
+
+/**
+ * Every judge's endpoint answers HTTP (any status: a 401 or 404 is the model's business, reported
+ * per call). Without this an unreachable endpoint shows as model calls that all failed.
+ */
+export async function checkEndpoints(judges: { name: string; baseURL: string }[], timeoutMs: number): Promise<void> {
+  const byUrl = new Map<string, string>();
+  for (const j of judges) if (!byUrl.has(j.baseURL)) byUrl.set(j.baseURL, j.name);
+  await Promise.all(
+    [...byUrl].map(async ([baseURL, name]) => {
+      try {
+        const res = await fetch(new URL("models", baseURL.endsWith("/") ? baseURL : `${baseURL}/`), { signal: AbortSignal.timeout(timeoutMs) });
+        await res.body?.cancel();
+      } catch (err) {
+        const why = err instanceof Error && err.name === "TimeoutError" ? `no answer within ${timeoutMs} ms; CONNECT_TIMEOUT_MS sets the limit` : reasonOf(err);
+        throw new CliError(`cannot reach the model endpoint ${baseURL} of judge "${name}" (${why})`);
+      }
+    }),
+  );
+}

@@ -262,7 +262,7 @@ async function readRange(
 }
 
 async function replay(ctx: ReplayContext & { wait: boolean; metricsPort: number }): Promise<number> {
-  const { env, logger } = ctx;
+  const { env } = ctx;
   const registry = createRegistry("replay");
   const metrics = ingestMetrics(registry);
   initIngestSeries(metrics, [ctx.topic], ctx.name);
@@ -389,7 +389,7 @@ async function waitForJobs(
 }
 
 async function dryRun(ctx: ReplayContext): Promise<number> {
-  const { env, logger } = ctx;
+  const { env } = ctx;
   const byKey = new Map<string, TraceFragment[]>();
   let read = 0;
   let deadLettered = 0;
