@@ -87,12 +87,15 @@ export async function checkKafka(kafka: Kafka, env: KafkaEnv & ConnectEnv, topic
     ).catch((err: unknown) => {
       throw err instanceof CliError ? err : unreachable(reasonOf(err));
     });
+    await admin.disconnect();
     const missing = topics.filter((t) => !existing.has(t));
     if (missing.length > 0) {
       throw new CliError(`topic${missing.length > 1 ? "s" : ""} ${missing.map((t) => `"${t}"`).join(", ")} not found on Kafka at ${env.KAFKA_BROKERS}`);
     }
-  } finally {
-    await admin.disconnect().catch(() => undefined);
+  } catch (err) {
+    // Not awaited: disconnecting waits for the request that is hanging, and the command exits now anyway.
+    void admin.disconnect().catch(() => undefined);
+    throw err;
   }
 }
 
