@@ -198,6 +198,47 @@ describe("CLI failures: one line, non-zero, bounded", () => {
     await admin.disconnect();
   });
 
+  it("scripts/dev.sh cli fleet runs the fleet until Ctrl-C, printing ports and logs, and stops cleanly", async () => {
+    const topics = { INPUT_TOPICS: `${topic}-fleet-in`, OUTPUT_TOPIC: `${topic}-fleet-out`, DEAD_LETTER_TOPIC: `${topic}-fleet-dlq` };
+    const [basePort, simPort] = [await freePort(), await freePort()];
+    const fleet = cli(["fleet", "--workers", "1", "--base-port", String(basePort), "--sim-port", String(simPort)], {
+      ...topics,
+      QUEUE_PREFIX: `${prefix}-fleet`,
+      CONSUMER_GROUP: `${prefix}-fleet-ingest`,
+      LOG_LEVEL: "info",
+    });
+    const admin = kafka.admin();
+    try {
+      await vi.waitFor(() => expect(fleet.output()).toContain("Ctrl-C stops the fleet"), { timeout: 90_000, interval: 250 });
+      expect(fleet.output()).toContain(`http://127.0.0.1:${basePort + 2}/metrics`);
+      expect(fleet.output()).toMatch(/judge-worker-1 .*\.cache\/fleet\/.*judge-worker-1\.log/);
+      const producer = kafka.producer();
+      await producer.connect();
+      const event = openaiEvent(`fleet-${id}`, [
+        ["user", "Book Dana on Tuesday"],
+        ["assistant", "Booked Wednesday"],
+        ["user", "No, I said Tuesday"],
+      ]);
+      await producer.send({ topic: topics.INPUT_TOPICS, messages: [event] });
+      await producer.disconnect();
+      await admin.connect();
+      await vi.waitFor(
+        async () => expect((await admin.fetchTopicOffsets(topics.OUTPUT_TOPIC)).reduce((n, p) => n + Number(p.high), 0)).toBe(1),
+        { timeout: 60_000, interval: 250 },
+      );
+      const signalled = Date.now();
+      if (fleet.child.pid) process.kill(-fleet.child.pid, "SIGINT");
+      const stopped = await fleet.exited;
+      expect(stopped.code, stopped.stderr).toBe(0);
+      expect(stopped.stdout).toContain("fleet stopped");
+      expect(Date.now() - signalled).toBeLessThan(35_000);
+    } finally {
+      if (fleet.child.exitCode === null && fleet.child.pid) process.kill(-fleet.child.pid, "SIGKILL");
+      await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  });
+
   it("redrive re-injects a source event once however many dead letters it has", async () => {
     const letter = (n: number) => ({
       key: "garbage",
