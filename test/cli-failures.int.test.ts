@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createServer, type Server } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { createKafka, ensureTopics, type Kafka } from "@tracesift/kafka";
 import { createLogger } from "@tracesift/runtime";
@@ -236,6 +236,92 @@ describe("CLI failures: one line, non-zero, bounded", () => {
       expect(Date.now() - signalled).toBeLessThan(35_000);
     } finally {
       if (fleet.child.exitCode === null && fleet.child.pid) process.kill(-fleet.child.pid, "SIGKILL");
+      await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  });
+
+  it("replay stops with one line when Redis goes away mid-run", async () => {
+    // A proxy in front of the shared Redis, closed mid-run: Redis dies for the replay, not for the others.
+    const sockets = new Set<Socket>();
+    const redisPort = Number(new URL(REDIS_URL).port || 6379);
+    const proxy = createServer((client) => {
+      const upstream = connect(redisPort, new URL(REDIS_URL).hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on("error", () => undefined);
+        s.on("close", () => sockets.delete(s));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    const port = await listen(proxy);
+    const events = [...Array(300)].map((_, i) => openaiEvent(`lost-${id}-${i}`, [["user", `Q${i}`], ["assistant", `A${i}`], ["user", "ok"]]));
+    const lostTopic = `${topic}-lost`;
+    await ensureTopics(kafka, [{ topic: lostTopic, numPartitions: 1 }]);
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: lostTopic, messages: events });
+    await producer.disconnect();
+    const name = `lost-${id}`;
+    const run = cli(["replay", "--topic", lostTopic, "--from", "0:0", "--rate", "50", "--no-wait", "--name", name, "--metrics-port", "0"], {
+      ...base(),
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await vi.waitFor(
+        async () => {
+          const committed = await admin.fetchOffsets({ groupId: `tracesift-replay-${name}`, topics: [lostTopic] });
+          expect(committed[0]?.partitions.some((p) => Number(p.offset) > 0)).toBe(true);
+        },
+        { timeout: 30_000, interval: 100 },
+      );
+      const lostAt = Date.now();
+      proxy.close();
+      for (const s of sockets) s.destroy();
+      const r = await run.exited;
+      // Progress lines (non-terminal: one every 5 s) may come first; the failure is one line.
+      const lines = r.stderr
+        .trim()
+        .split("\n")
+        .filter((l) => !/^reading /.test(l));
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^tracesift replay: (lost|cannot reach) Redis at redis://127\\.0\\.0\\.1:${port} `));
+      expect(r.code).toBe(1);
+      expect(Date.now() - lostAt).toBeLessThan(15_000);
+    } finally {
+      if (run.child.exitCode === null && run.child.pid) process.kill(-run.child.pid, "SIGKILL");
+      await admin.deleteTopics({ topics: [lostTopic] }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  });
+
+  it("the demo runs on free ports of its own while the default ones are busy, and checks its services", { timeout: 240_000 }, async () => {
+    // Whatever already listens on a default port (another fleet) is as good as our blocker.
+    const blockers = await Promise.all(
+      [8787, 9465, 9466, 9467].map(
+        (port) =>
+          new Promise<Server | null>((resolve) => {
+            const s = createServer();
+            s.once("error", () => resolve(null));
+            s.listen(port, () => resolve(s));
+          }),
+      ),
+    );
+    const topics = { INPUT_TOPICS: `${topic}-demo-in`, OUTPUT_TOPIC: `${topic}-demo-out`, DEAD_LETTER_TOPIC: `${topic}-demo-dlq` };
+    try {
+      const demo = cli(["demo"], { ...topics, QUEUE_PREFIX: `${prefix}-demo`, CONSUMER_GROUP: `${prefix}-demo-ingest` });
+      const timer = setTimeout(() => demo.child.pid && process.kill(-demo.child.pid, "SIGKILL"), 220_000);
+      const r = await demo.exited;
+      clearTimeout(timer);
+      expect(r.code, `${r.stderr}\n${r.stdout.slice(-2000)}`).toBe(0);
+      expect(r.stdout).toMatch(/\d+ events: [1-9]\d* judged/);
+      expect(r.stdout).toContain("PERCEIVED ERROR");
+    } finally {
+      for (const b of blockers) b?.close();
+      const admin = kafka.admin();
+      await admin.connect();
       await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
       await admin.disconnect();
     }

@@ -14,8 +14,9 @@ const HELP = `tracesift demo
 
 Starts the simulated Fireworks server (unless FIREWORKS_API_KEY is set), ingest and two judge
 workers on free ports against Kafka (KAFKA_BROKERS) and Redis (REDIS_URL), sends the sample
-conversations of services/cli/samples/demo.jsonl to the traces topic, prints what came back for
-each (verdict, skip or dead letter) and stops the services. Logs: .cache/demo/<run>/.
+conversations of services/cli/samples/demo.jsonl to the input topic (INPUT_TOPICS, default
+traces), prints what came back for each (verdict, skip or dead letter) from OUTPUT_TOPIC and
+DEAD_LETTER_TOPIC, and stops the services. Logs: .cache/demo/<run>/.
 `;
 
 /**
@@ -26,7 +27,12 @@ export async function runDemo(options: { logger: Logger; kafka: KafkaEnv & Conne
   const { logger } = options;
   const runId = randomBytes(3).toString("hex");
   const logDir = join(REPO_ROOT, ".cache/demo", runId);
-  const topics = { input: "traces", output: "traces.judged", dlq: "traces.dlq" };
+  // The fleet's own variables, so a demo can run beside another fleet on the same broker.
+  const topics = {
+    input: process.env.INPUT_TOPICS?.split(",")[0]?.trim() || "traces",
+    output: process.env.OUTPUT_TOPIC || "traces.judged",
+    dlq: process.env.DEAD_LETTER_TOPIC || "traces.dlq",
+  };
   const realKey = process.env.FIREWORKS_API_KEY;
   const common = {
     KAFKA_BROKERS: options.kafka.KAFKA_BROKERS,
