@@ -241,6 +241,35 @@ describe("CLI failures: one line, non-zero, bounded", () => {
     }
   });
 
+  it("a replay killed without leaving its group makes the next run say so in one line, not a stack", async () => {
+    const killedTopic = `${topic}-killed`;
+    await ensureTopics(kafka, [{ topic: killedTopic, numPartitions: 1 }]);
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: killedTopic, messages: [...Array(1000)].map((_, i) => openaiEvent(`killed-${id}-${i}`, [["user", `Q${i}`], ["assistant", `A${i}`], ["user", "ok"]])) });
+    await producer.disconnect();
+    const name = `killed-${id}`;
+    const args = ["replay", "--topic", killedTopic, "--from", "0:0", "--rate", "50", "--no-wait", "--name", name, "--metrics-port", "0"];
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const first = cli(args, base());
+      await vi.waitFor(
+        async () => {
+          const committed = await admin.fetchOffsets({ groupId: `tracesift-replay-${name}`, topics: [killedTopic] });
+          expect(committed[0]?.partitions.some((p) => Number(p.offset) > 0)).toBe(true);
+        },
+        { timeout: 30_000, interval: 100 },
+      );
+      if (first.child.pid) process.kill(-first.child.pid, "SIGKILL");
+      await first.exited;
+      await expectFailure(args, base(), new RegExp(`^tracesift replay: consumer group tracesift-replay-${name} still has a member .* run the same command again then$`), 15_000);
+    } finally {
+      await admin.deleteTopics({ topics: [killedTopic] }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  });
+
   it("replay stops with one line when Redis goes away mid-run", async () => {
     // A proxy in front of the shared Redis, closed mid-run: Redis dies for the replay, not for the others.
     const sockets = new Set<Socket>();

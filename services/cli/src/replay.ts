@@ -28,7 +28,7 @@ import { createRegistry, type Logger, parseEnv, startOpsServer } from "@tracesif
 import { conversationVersion, type JudgeJob } from "@tracesift/schemas";
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { checkKafka, cliKafka, cliRedis, ConnectEnv } from "./connect.ts";
+import { CliError, checkKafka, cliKafka, cliRedis, ConnectEnv } from "./connect.ts";
 import type { Command } from "./main.ts";
 import { Progress } from "./progress.ts";
 import { parseCommandArgs, requiredArg, stringArg, UsageError } from "./usage.ts";
@@ -194,11 +194,19 @@ async function readRange(
     onStart(ctx.ranges.reduce((n, r) => n + Number((positions.get(r.partition) ?? r.start) - r.start), 0));
     const pending = ctx.ranges.filter((r) => (positions.get(r.partition) ?? r.start) < r.end);
     if (pending.length === 0) return true;
-    await admin.setOffsets({
-      groupId,
-      topic: ctx.topic,
-      partitions: pending.map((r) => ({ partition: r.partition, offset: String(positions.get(r.partition) ?? r.start) })),
-    });
+    await admin
+      .setOffsets({
+        groupId,
+        topic: ctx.topic,
+        partitions: pending.map((r) => ({ partition: r.partition, offset: String(positions.get(r.partition) ?? r.start) })),
+      })
+      .catch((err: unknown) => {
+        // A run killed without leaving its group (kill -9, a lost machine) holds it until the session times out.
+        if (err instanceof Error && /no running instances/i.test(err.message)) {
+          throw new CliError(`consumer group ${groupId} still has a member (a run that did not stop cleanly, or one still running); Kafka drops it within 30 s: run the same command again then`);
+        }
+        throw err;
+      });
   } finally {
     await admin.disconnect();
   }
@@ -226,6 +234,9 @@ async function readRange(
   await consumer.run({
     eachBatchAutoResolve: false,
     autoCommit: commit,
+    // Commit after every chunk (kafkajs otherwise commits at the end of a fetched batch, which can
+    // be a whole partition): Ctrl-C, a crash or a kill then re-reads at most one chunk.
+    autoCommitThreshold: 1,
     eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
       const range = ctx.ranges.find((r) => r.partition === batch.partition);
       if (!range || !remaining.has(batch.partition)) return;
