@@ -25,6 +25,13 @@ describe("describeFailure", () => {
     expect(line).not.toContain("hunter2");
   });
 
+  it("names Redis, not Kafka, when a Redis failure inside a consumer's batch arrives wrapped by kafkajs", () => {
+    const wrapped = kafkaError("KafkaJSNumberOfRetriesExceeded", "Connection is closed.", { cause: new Error("Connection is closed.") });
+    expect(describeFailure(wrapped, env)).toBe("lost Redis at redis://:***@127.0.0.1:6380/0 (Connection is closed.)");
+    const bug = kafkaError("KafkaJSNumberOfRetriesExceeded", "boom", { cause: new TypeError("x is not a function") });
+    expect(describeFailure(bug, env)).toBe("x is not a function");
+  });
+
   it("keeps a CliError's and a configuration error's own text, and only the first line of anything else", () => {
     expect(describeFailure(new CliError("port 9465 (ingest) is in use"), env)).toBe("port 9465 (ingest) is in use");
     const config = Object.assign(new Error("invalid configuration:\n  JUDGE_RPM: expected number"), { name: "ConfigError" });

@@ -36,13 +36,17 @@ export function redactUrl(url: string): string {
   }
 }
 
-function reasonOf(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  // kafkajs wraps the socket error: the innermost message is the one that says what happened.
+/** kafkajs wraps errors (retries exceeded, a crash of eachBatch): the innermost one says what happened. */
+function innermost(err: unknown): unknown {
   let e: unknown = err;
   for (let i = 0; i < 5 && e instanceof Error && e.cause instanceof Error; i++) e = e.cause;
-  const inner = e instanceof Error ? e.message : String(e);
-  return inner.split("\n")[0] ?? inner;
+  return e;
+}
+
+function reasonOf(err: unknown): string {
+  const inner = innermost(err);
+  const text = inner instanceof Error ? inner.message : String(inner);
+  return text.split("\n")[0] ?? text;
 }
 
 export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => CliError): Promise<T> {
@@ -146,15 +150,19 @@ export function describeFailure(err: unknown, env: Record<string, string | undef
   const brokers = env.KAFKA_BROKERS ?? KafkaEnv.shape.KAFKA_BROKERS.parse(undefined);
   const redisUrl = redactUrl(env.REDIS_URL ?? "redis://127.0.0.1:6379");
   const reason = reasonOf(err);
-  if (err.name.startsWith("KafkaJS")) {
-    const type = (err as { type?: unknown }).type;
-    if (type === "UNKNOWN_TOPIC_OR_PARTITION") return `a topic was not found on Kafka at ${brokers} (${reason})`;
-    if (/connect|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|timed? ?out|broker/i.test(`${err.name} ${reason}`)) return `cannot reach Kafka at ${brokers} (${reason})`;
-    return `Kafka at ${brokers}: ${reason}`;
-  }
-  if (err.name === "MaxRetriesPerRequestError" || /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue/i.test(reason)) {
+  // Classified by the innermost error: a Redis failure inside a Kafka consumer's batch arrives wrapped by kafkajs.
+  const inner = innermost(err);
+  const innerName = inner instanceof Error ? inner.name : "";
+  if (innerName === "MaxRetriesPerRequestError" || (!innerName.startsWith("KafkaJS") && /Connection is closed|Stream isn't writeable|enableOfflineQueue|max retries per request/i.test(reason))) {
     return `lost Redis at ${redisUrl} (${reason})`;
   }
+  if (innerName.startsWith("KafkaJS")) {
+    const type = (inner as { type?: unknown }).type ?? (err as { type?: unknown }).type;
+    if (type === "UNKNOWN_TOPIC_OR_PARTITION") return `a topic was not found on Kafka at ${brokers} (${reason})`;
+    if (/connect|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|timed? ?out|broker/i.test(`${innerName} ${reason}`)) return `cannot reach Kafka at ${brokers} (${reason})`;
+    return `Kafka at ${brokers}: ${reason}`;
+  }
+  // Anything else (also when kafkajs wrapped it): its own first line.
   return reason;
 }
 
