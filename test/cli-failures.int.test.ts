@@ -141,6 +141,19 @@ describe("CLI failures: one line, non-zero, bounded", () => {
     }
   });
 
+  it("names an unreachable model endpoint for eval instead of counting failed calls, and a missing review queue", async () => {
+    const sample = join(REPO_ROOT, "services/cli/samples/eval/sample.jsonl");
+    await expectFailure(
+      ["eval", "--model", "m", "--base-url", `http://127.0.0.1:${deadPort}/v1`, "--dataset", sample, "--out", join(REPO_ROOT, ".cache", `eval-${id}`)],
+      base(),
+      new RegExp(`^tracesift eval: cannot reach the model endpoint http://127\\.0\\.0\\.1:${deadPort}/v1 of judge "m" \\(`),
+      15_000,
+    );
+    const review = await cli(["review", "--out", `/nonexistent-${id}`]).exited;
+    expect(review.code).toBe(2);
+    expect(review.stderr.trim()).toBe(`tracesift review: no review queue at /nonexistent-${id}/review-queue.jsonl (tracesift label --out <dir> writes it)`);
+  });
+
   it("prints an unknown command as such, exits 2, and --help of demo does not run the demo", async () => {
     const unknown = await cli(["frobnicate"]).exited;
     expect(unknown.code).toBe(2);
