@@ -8,6 +8,7 @@ import {
   type EachBatchPayload,
   type IHeaders,
   Kafka,
+  type KafkaConfig,
   type KafkaMessage,
   logLevel,
   type Producer,
@@ -32,7 +33,10 @@ export const KafkaEnv = z.object({
 });
 export type KafkaEnv = z.infer<typeof KafkaEnv>;
 
-export function createKafka(env: KafkaEnv, clientId: string, logger: Logger): Kafka {
+/** Connection and retry bounds: a command line fails within seconds where a service keeps retrying. */
+export type KafkaTuning = Pick<KafkaConfig, "connectionTimeout" | "requestTimeout" | "retry">;
+
+export function createKafka(env: KafkaEnv, clientId: string, logger: Logger, tuning: KafkaTuning = {}): Kafka {
   let sasl: SASLOptions | undefined;
   if (env.KAFKA_SASL_MECHANISM) {
     sasl = {
@@ -46,6 +50,7 @@ export function createKafka(env: KafkaEnv, clientId: string, logger: Logger): Ka
     brokers: env.KAFKA_BROKERS.split(",").map((b) => b.trim()),
     ssl: env.KAFKA_SSL,
     ...(sasl ? { sasl } : {}),
+    ...tuning,
     logLevel: logLevel.WARN,
     logCreator: () => (entry) => {
       const { message, ...extra } = entry.log;

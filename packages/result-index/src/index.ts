@@ -106,6 +106,9 @@ export class ResultIndex {
     const pipeline = this.redis.pipeline();
     for (const k of keys) pipeline.exists(this.key(k));
     const answers = (await pipeline.exec()) ?? [];
+    // A failed lookup is not "not judged": that answer would judge (and bill) the conversation again.
+    const failed = answers.find(([err]) => err);
+    if (failed?.[0]) throw failed[0];
     return answers.map(([, n]) => n === 1);
   }
 

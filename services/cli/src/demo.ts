@@ -1,24 +1,38 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createKafka, ensureTopics, KafkaEnv } from "@tracesift/kafka";
+import { ensureTopics, KafkaEnv } from "@tracesift/kafka";
 import { RedisEnv } from "@tracesift/queue";
 import { type Logger, parseEnv } from "@tracesift/runtime";
+import { checkKafka, cliKafka, cliRedis, ConnectEnv } from "./connect.ts";
+import { freePort, REPO_ROOT, type RunningService, startService, waitForHttp, watchServices } from "./fleet.ts";
 import type { Command } from "./main.ts";
-import { REPO_ROOT, type RunningService, startService, waitForHttp } from "./fleet.ts";
 import { type CollectedRecord, collectRecords, endOffsets } from "./results.ts";
+import { parseCommandArgs } from "./usage.ts";
 
-const SIM_PORT = 8787;
+const HELP = `tracesift demo
+
+Starts the simulated Fireworks server (unless FIREWORKS_API_KEY is set), ingest and two judge
+workers on free ports against Kafka (KAFKA_BROKERS) and Redis (REDIS_URL), sends the sample
+conversations of services/cli/samples/demo.jsonl to the input topic (INPUT_TOPICS, default
+traces), prints what came back for each (verdict, skip or dead letter) from OUTPUT_TOPIC and
+DEAD_LETTER_TOPIC, and stops the services. Logs: .cache/demo/<run>/.
+`;
 
 /**
  * The whole fleet on real Kafka and Redis: simulator (unless a Fireworks key is set), ingest and
  * two judge workers as separate processes; sample conversations in, verdicts read back out.
  */
-export async function runDemo(options: { logger: Logger; kafka: KafkaEnv; redisUrl: string }): Promise<number> {
+export async function runDemo(options: { logger: Logger; kafka: KafkaEnv & ConnectEnv; redisUrl: string }): Promise<number> {
   const { logger } = options;
   const runId = randomBytes(3).toString("hex");
   const logDir = join(REPO_ROOT, ".cache/demo", runId);
-  const topics = { input: "traces", output: "traces.judged", dlq: "traces.dlq" };
+  // The fleet's own variables, so a demo can run beside another fleet on the same broker.
+  const topics = {
+    input: process.env.INPUT_TOPICS?.split(",")[0]?.trim() || "traces",
+    output: process.env.OUTPUT_TOPIC || "traces.judged",
+    dlq: process.env.DEAD_LETTER_TOPIC || "traces.dlq",
+  };
   const realKey = process.env.FIREWORKS_API_KEY;
   const common = {
     KAFKA_BROKERS: options.kafka.KAFKA_BROKERS,
@@ -28,23 +42,29 @@ export async function runDemo(options: { logger: Logger; kafka: KafkaEnv; redisU
     DEAD_LETTER_TOPIC: topics.dlq,
     LOG_LEVEL: "info",
   };
+  // Free ports, not fixed ones: with a fleet already on 9465 the demo's services would die with
+  // EADDRINUSE while the other fleet's /readyz and verdicts passed for theirs.
+  const [simPort, ingestPort, ...workerPorts] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const judgeEnv = realKey
     ? { FIREWORKS_API_KEY: realKey }
-    : { FIREWORKS_API_KEY: "sim-key", JUDGE_BASE_URL: `http://127.0.0.1:${SIM_PORT}/inference/v1` };
+    : { FIREWORKS_API_KEY: "sim-key", JUDGE_BASE_URL: `http://127.0.0.1:${simPort}/inference/v1` };
 
-  const kafka = createKafka(options.kafka, "tracesift-demo", logger);
+  const kafka = cliKafka(options.kafka, "tracesift-demo", logger);
+  await checkKafka(kafka, options.kafka, []);
+  (await cliRedis(options.redisUrl, options.kafka)).disconnect();
   await ensureTopics(kafka, [{ topic: topics.input }, { topic: topics.output }, { topic: topics.dlq }]);
 
   const services: RunningService[] = [];
+  let watch: ReturnType<typeof watchServices> | undefined;
   try {
     if (!realKey) {
-      const sim = startService({ service: "fireworks-sim", env: { SIM_PORT: String(SIM_PORT), SIM_LATENCY_MS: "150" }, logDir });
+      const sim = startService({ service: "fireworks-sim", env: { SIM_PORT: String(simPort), SIM_LATENCY_MS: "150" }, logDir });
       services.push(sim);
-      await waitForHttp(`http://127.0.0.1:${SIM_PORT}/_sim/stats`, 60_000, sim);
+      await waitForHttp(`http://127.0.0.1:${simPort}/_sim/stats`, 60_000, sim);
     }
-    const ingest = startService({ service: "ingest", env: { ...common, METRICS_PORT: "9465" }, logDir });
+    const ingest = startService({ service: "ingest", env: { ...common, METRICS_PORT: String(ingestPort) }, logDir });
     services.push(ingest);
-    for (const [i, port] of [9466, 9467].entries()) {
+    for (const [i, port] of workerPorts.entries()) {
       services.push(
         startService({
           service: "judge-worker",
@@ -54,9 +74,13 @@ export async function runDemo(options: { logger: Logger; kafka: KafkaEnv; redisU
         }),
       );
     }
-    await Promise.all(
-      services.filter((s) => s.name !== "fireworks-sim").map((s, i) => waitForHttp(`http://127.0.0.1:${9465 + i}/readyz`, 90_000, s)),
-    );
+    // From here on, any of the demo's own services exiting fails the demo, naming its log.
+    watch = watchServices(services);
+    const ports = [ingestPort, ...workerPorts];
+    await Promise.race([
+      watch.died,
+      Promise.all(services.filter((s) => s.name !== "fireworks-sim").map((s, i) => waitForHttp(`http://127.0.0.1:${ports[i]}/readyz`, 90_000, s))),
+    ]);
     logger.info({ logDir, judge: realKey ? "Fireworks" : "simulator" }, "fleet is up");
 
     const lines = readFileSync(join(REPO_ROOT, "services/cli/samples/demo.jsonl"), "utf8").split("\n").filter((l) => l.trim());
@@ -83,7 +107,9 @@ export async function runDemo(options: { logger: Logger; kafka: KafkaEnv; redisU
 
     const keys = new Set(events.map((e) => e.key));
     const mine = (r: CollectedRecord) => r.key !== null && keys.has(r.key);
-    const records = await collectRecords({
+    const records = await Promise.race([
+      watch.died,
+      collectRecords({
       kafka,
       outputTopic: topics.output,
       deadLetterTopic: topics.dlq,
@@ -91,10 +117,12 @@ export async function runDemo(options: { logger: Logger; kafka: KafkaEnv; redisU
       groupId: `tracesift-demo-reader-${runId}`,
       done: (rs) => new Set(rs.filter(mine).map((r) => r.key)).size >= keys.size,
       timeoutMs: 120_000,
-    });
+      }),
+    ]);
     printTable(records.filter(mine), runId);
     return 0;
   } finally {
+    watch?.stopping();
     await Promise.all(services.map((s) => s.stop()));
   }
 }
@@ -126,8 +154,9 @@ function printTable(records: CollectedRecord[], runId: string): void {
 
 export const command: Command = {
   summary: "run the fleet end to end on sample conversations and print their verdicts",
-  run: async ({ logger }) => {
-    const env = parseEnv(KafkaEnv.extend(RedisEnv.shape));
+  run: async ({ argv, logger }) => {
+    if (!parseCommandArgs(argv, {}, HELP)) return 0;
+    const env = parseEnv(KafkaEnv.extend(RedisEnv.shape).extend(ConnectEnv.shape));
     return runDemo({ logger, kafka: env, redisUrl: env.REDIS_URL });
   },
 };

@@ -22,6 +22,7 @@ import {
   renderEvalTerminal,
   runEvaluation,
 } from "@tracesift/evaluation";
+import { checkEndpoints, ConnectEnv } from "./connect.ts";
 import type { Command } from "./main.ts";
 import { type ParsedArgs, parseCommandArgs, requiredArg, stringArg, UsageError } from "./usage.ts";
 
@@ -118,6 +119,7 @@ export async function runEvalCommand(argv: string[], io: EvalIo): Promise<number
     throw err;
   }
 
+  await checkEndpoints(configs, ConnectEnv.parse({ CONNECT_TIMEOUT_MS: io.env.CONNECT_TIMEOUT_MS || undefined }).CONNECT_TIMEOUT_MS);
   const runtime = await connectCliRuntime(io, attempts);
   let report: EvalReport;
   try {

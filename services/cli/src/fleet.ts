@@ -88,3 +88,35 @@ export async function freePort(): Promise<number> {
     srv.on("error", reject);
   });
 }
+
+/** True when something already listens on the port (any address): a service started there would die with EADDRINUSE. */
+export async function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(true));
+    srv.listen(port, () => srv.close(() => resolve(false)));
+  });
+}
+
+/**
+ * Rejects when any service exits before `stop` is called: a fleet whose member died must not look
+ * healthy (another process on the same port could be answering for it).
+ */
+export function watchServices(services: RunningService[]): { died: Promise<never>; stopping: () => void } {
+  let stopping = false;
+  const died = new Promise<never>((_, reject) => {
+    for (const s of services) {
+      void s.exited.then((code) => {
+        if (!stopping) reject(new Error(`${s.name} exited with code ${code}; see ${s.logFile}`));
+      });
+    }
+  });
+  // Nobody may await `died` at the moment a service stops on purpose.
+  died.catch(() => undefined);
+  return {
+    died,
+    stopping: () => {
+      stopping = true;
+    },
+  };
+}

@@ -20,6 +20,7 @@ import {
   renderLabelStats,
   runLabelling,
 } from "@tracesift/evaluation";
+import { checkEndpoints, ConnectEnv } from "./connect.ts";
 import { connectCliRuntime, type EvalIo, interruptSignal, listArg, positiveInt } from "./eval.ts";
 import type { Command } from "./main.ts";
 import { parseCommandArgs, requiredArg, UsageError } from "./usage.ts";
@@ -78,6 +79,7 @@ export async function runLabelCommand(argv: string[], io: EvalIo): Promise<numbe
     throw err;
   }
 
+  await checkEndpoints([...config.panel, ...config.arbiters], ConnectEnv.parse({ CONNECT_TIMEOUT_MS: io.env.CONNECT_TIMEOUT_MS || undefined }).CONNECT_TIMEOUT_MS);
   const runtime = await connectCliRuntime(io, attempts);
   let result: LabelRunResult;
   try {

@@ -3,12 +3,14 @@
  * `tracesift normalize` does not pay for connecting to Kafka.
  */
 import { createLogger } from "@tracesift/runtime";
+import { describeFailure } from "./connect.ts";
 
 export type CommandContext = { argv: string[]; logger: ReturnType<typeof createLogger> };
 export type Command = { summary: string; run: (ctx: CommandContext) => Promise<number> };
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import("./demo.ts")).command,
+  fleet: async () => (await import("./fleet-command.ts")).command,
   eval: async () => (await import("./eval.ts")).command,
   label: async () => (await import("./label.ts")).command,
   review: async () => (await import("./review.ts")).command,
@@ -28,15 +30,20 @@ function usage(): string {
 const [name, ...argv] = process.argv.slice(2);
 const load = name ? COMMANDS[name] : undefined;
 if (!load) {
-  process.stderr.write(usage());
-  process.exitCode = name && name !== "--help" ? 2 : 0;
+  const asked = name === undefined || name === "--help" || name === "-h" || name === "help";
+  if (!asked) process.stderr.write(`tracesift: unknown command "${name}"\n\n`);
+  (asked ? process.stdout : process.stderr).write(usage());
+  process.exitCode = asked ? 0 : 2;
 } else {
   const logger = createLogger({ service: `cli-${name}`, level: process.env.LOG_LEVEL ?? "info" });
   try {
     process.exitCode = await (await load()).run({ argv, logger });
   } catch (err) {
-    // Expected failures (bad arguments, bad config) print one line; anything else keeps its stack.
-    process.stderr.write(`tracesift ${name}: ${err instanceof Error && err.name === "UsageError" ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+    // One line, never a client's stack trace: what failed and where. LOG_LEVEL=debug keeps the stack.
+    process.stderr.write(`tracesift ${name}: ${describeFailure(err, process.env)}\n`);
+    if (process.env.LOG_LEVEL === "debug" && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    const code = err instanceof Error && "exitCode" in err && typeof err.exitCode === "number" ? err.exitCode : err instanceof Error && err.name === "UsageError" ? 2 : 1;
+    // Clients still retrying in the background (a dead broker, a dead Redis) must not hold the exit.
+    process.exit(code);
   }
 }

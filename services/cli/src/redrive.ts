@@ -1,14 +1,16 @@
 /**
  * `tracesift redrive`: once the cause of dead letters is fixed (a normalizer bug, a bad key), put
  * them back. Ingest-stage letters are re-produced to their source topic byte for byte; judge-stage
- * letters are re-enqueued as jobs. Each letter is re-driven at most once (a Redis set of the DLQ
- * positions already re-driven), so running the command twice is harmless.
+ * letters are re-enqueued as jobs. Each source event is re-driven at most once, however many letters
+ * it has (a replay can dead-letter the same event again): a Redis set remembers what was re-driven,
+ * by source position (ingest stage) or by job (judge stage), so running the command twice is harmless.
  */
-import { createIdempotentProducer, createKafka, KafkaEnv } from "@tracesift/kafka";
-import { createJudgeQueue, createRedis, enqueueJudgeJobs, RedisEnv } from "@tracesift/queue";
+import { createIdempotentProducer, KafkaEnv } from "@tracesift/kafka";
+import { createJudgeQueue, enqueueJudgeJobs, judgeJobId, RedisEnv } from "@tracesift/queue";
 import { parseEnv } from "@tracesift/runtime";
 import { DeadLetter, DeadLetterReason, JudgeJob } from "@tracesift/schemas";
 import { z } from "zod";
+import { checkKafka, cliKafka, cliRedis, ConnectEnv } from "./connect.ts";
 import type { Command } from "./main.ts";
 import { parseCommandArgs, stringArg, UsageError } from "./usage.ts";
 
@@ -28,18 +30,23 @@ export const command: Command = {
     if (!args) return 0;
     const reasons = stringArg(args, "reason")?.split(",").map((r) => r.trim());
     for (const r of reasons ?? []) if (!DeadLetterReason.safeParse(r).success) throw new UsageError(`unknown reason "${r}"\n\n${HELP}`);
-    const env = parseEnv(KafkaEnv.extend(RedisEnv.shape).extend({ DEAD_LETTER_TOPIC: z.string().default("traces.dlq") }));
+    const env = parseEnv(KafkaEnv.extend(RedisEnv.shape).extend(ConnectEnv.shape).extend({ DEAD_LETTER_TOPIC: z.string().default("traces.dlq") }));
     const dryRun = args.values["dry-run"] === true;
-    const kafka = createKafka(env, "tracesift-redrive", logger);
-    const redis = createRedis(env.REDIS_URL, "producer");
+    const kafka = cliKafka(env, "tracesift-redrive", logger);
+    await checkKafka(kafka, env, [env.DEAD_LETTER_TOPIC]);
+    const redis = await cliRedis(env.REDIS_URL, env);
     const queue = createJudgeQueue(redis, env);
+    // A lost Redis already fails the command's own calls; BullMQ's copy of the error would only add noise.
+    queue.on("error", () => undefined);
     const producer = createIdempotentProducer(kafka);
     const doneKey = `${env.QUEUE_PREFIX}:redriven:${env.DEAD_LETTER_TOPIC}`;
+    // `already`: this letter, or another letter of the same source event, was re-driven before.
+    const seen = new Set<string>();
     const counts = { read: 0, matched: 0, already: 0, reinjected: 0, requeued: 0, unreadable: 0 };
     const admin = kafka.admin();
-    await admin.connect();
-    await producer.connect();
     try {
+      await admin.connect();
+      await producer.connect();
       const ends = await admin.fetchTopicOffsets(env.DEAD_LETTER_TOPIC);
       const pending = new Set(ends.filter((p) => BigInt(p.high) > BigInt(p.low)).map((p) => p.partition));
       if (pending.size === 0) {
@@ -49,10 +56,12 @@ export const command: Command = {
       // A throwaway group positioned at the start: the whole topic is read each time, the Redis set decides.
       const groupId = `tracesift-redrive-${Date.now()}`;
       await admin.setOffsets({ groupId, topic: env.DEAD_LETTER_TOPIC, partitions: ends.map((p) => ({ partition: p.partition, offset: p.low })) });
-      const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 300 });
+      // kafkajs restarts a crashed consumer forever; a command reports the error and stops instead.
+      const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 300, retry: { retries: 2, restartOnFailure: async () => false } });
       await consumer.connect();
       await consumer.subscribe({ topic: env.DEAD_LETTER_TOPIC });
       await new Promise<void>((resolve, reject) => {
+        consumer.on(consumer.events.CRASH, ({ payload }) => reject(payload.error));
         consumer
           .run({
             autoCommit: false,
@@ -61,7 +70,7 @@ export const command: Command = {
               for (const m of batch.messages) {
                 if (BigInt(m.offset) >= end) break;
                 counts.read++;
-                const parsed = DeadLetter.safeParse(JSON.parse(m.value?.toString("utf8") ?? "null"));
+                const parsed = DeadLetter.safeParse(parseJson(m.value?.toString("utf8") ?? "null"));
                 if (!parsed.success) {
                   counts.unreadable++;
                   continue;
@@ -70,15 +79,26 @@ export const command: Command = {
                 if (reasons && !reasons.includes(letter.reason_code)) continue;
                 counts.matched++;
                 const position = `${batch.partition}:${m.offset}`;
-                if (await redis.sismember(doneKey, position)) {
+                const original = letter.original_base64 === null ? null : Buffer.from(letter.original_base64, "base64");
+                const job = letter.stage === "judge" && original ? JudgeJob.safeParse(parseJson(original.toString("utf8"))) : undefined;
+                if (job && !job.success) {
+                  // A judge-stage letter carries a job, not an event: it never goes to a source topic.
+                  counts.unreadable++;
+                  continue;
+                }
+                const source = job?.success
+                  ? `job:${judgeJobId(job.data.conversation.id, job.data.version)}`
+                  : `src:${letter.source.topic}:${letter.source.partition}:${letter.source.offset}`;
+                // Letters re-driven before sources were remembered are found by their own position.
+                const [seenSource, seenPosition] = await Promise.all([redis.sismember(doneKey, source), redis.sismember(doneKey, position)]);
+                if (seenSource || seenPosition || seen.has(source)) {
                   counts.already++;
                   continue;
                 }
+                seen.add(source);
                 if (dryRun) continue;
-                const original = letter.original_base64 === null ? null : Buffer.from(letter.original_base64, "base64");
-                if (letter.stage === "judge" && original) {
-                  const job = JudgeJob.parse(JSON.parse(original.toString("utf8")));
-                  await enqueueJudgeJobs(queue, [job], undefined, `-redrive-${batch.partition}-${m.offset}`);
+                if (job?.success) {
+                  await enqueueJudgeJobs(queue, [job.data], undefined, `-redrive-${batch.partition}-${m.offset}`);
                   counts.requeued++;
                 } else {
                   await producer.send({
@@ -89,7 +109,7 @@ export const command: Command = {
                   });
                   counts.reinjected++;
                 }
-                await redis.sadd(doneKey, position);
+                await redis.sadd(doneKey, source, position);
               }
               const last = batch.messages[batch.messages.length - 1];
               if (!last || BigInt(last.offset) >= end - 1n) pending.delete(batch.partition);
@@ -101,12 +121,20 @@ export const command: Command = {
       await consumer.disconnect();
       await admin.deleteGroups([groupId]).catch(() => undefined);
     } finally {
-      await admin.disconnect();
-      await producer.disconnect();
-      await queue.close();
-      await redis.quit();
+      await admin.disconnect().catch(() => undefined);
+      await producer.disconnect().catch(() => undefined);
+      await queue.close().catch(() => undefined);
+      await redis.quit().catch(() => redis.disconnect());
     }
     process.stdout.write(`${dryRun ? "Would re-drive" : "Re-drove"}: ${JSON.stringify(counts)}\nREDRIVE ${JSON.stringify(counts)}\n`);
     return 0;
   },
 };
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { ConversationAssembler } from "@tracesift/assembly";
 import { estimatePromptTokens, PROMPT_VERSION, priceFor, PricingTable, callCostUsd } from "@tracesift/judge";
-import { type Admin, BatchingProducer, createIdempotentProducer, createKafka, type Kafka, KafkaEnv, type KafkaMessage } from "@tracesift/kafka";
+import { type Admin, BatchingProducer, createIdempotentProducer, type Kafka, KafkaEnv, type KafkaMessage } from "@tracesift/kafka";
 import { ingestMetrics, initIngestSeries } from "@tracesift/metrics";
 import { isJudgeable, mergeFragments, type TraceFragment } from "@tracesift/normalize";
 import {
@@ -22,12 +22,13 @@ import {
   selectionFromEnv,
   type Totals,
 } from "@tracesift/pipeline";
-import { createJudgeQueue, createRedis, judgeJobId, RedisEnv } from "@tracesift/queue";
+import { createJudgeQueue, judgeJobId, RedisEnv } from "@tracesift/queue";
 import { ResultIndex } from "@tracesift/result-index";
 import { createRegistry, type Logger, parseEnv, startOpsServer } from "@tracesift/runtime";
 import { conversationVersion, type JudgeJob } from "@tracesift/schemas";
 import type { Redis } from "ioredis";
 import { z } from "zod";
+import { CliError, checkKafka, cliKafka, cliRedis, ConnectEnv } from "./connect.ts";
 import type { Command } from "./main.ts";
 import { Progress } from "./progress.ts";
 import { parseCommandArgs, requiredArg, stringArg, UsageError } from "./usage.ts";
@@ -50,6 +51,7 @@ prompt version are skipped. Ctrl-C stops cleanly; the same command again resumes
 
 const ReplayEnv = KafkaEnv.extend(RedisEnv.shape)
   .extend(PipelineEnv.shape)
+  .extend(ConnectEnv.shape)
   .extend({
     OUTPUT_TOPIC: z.string().default("traces.judged"),
     DEAD_LETTER_TOPIC: z.string().default("traces.dlq"),
@@ -123,7 +125,12 @@ export const command: Command = {
     const fromArg = requiredArg(args, "from", HELP);
     const toArg = stringArg(args, "to");
     const env = parseEnv(ReplayEnv);
-    const kafka = createKafka(env, "tracesift-replay", logger);
+    const rate = Number(stringArg(args, "rate") ?? 0);
+    if (!Number.isFinite(rate) || rate < 0) throw new UsageError(`--rate: expected events per second\n\n${HELP}`);
+    const kafka = cliKafka(env, "tracesift-replay", logger);
+    await checkKafka(kafka, env, [topic]);
+    // Checked before reading anything: a dry run without Redis cannot tell what was already judged.
+    const redis = await cliRedis(env.REDIS_URL, env);
     const admin = kafka.admin();
     await admin.connect();
     let ranges: PartitionRange[];
@@ -138,15 +145,12 @@ export const command: Command = {
     const total = ranges.reduce((n, r) => n + Number(r.end - r.start), 0);
     logger.info({ name, topic, ranges: ranges.map((r) => `${r.partition}:[${r.start},${r.end})`), events: total }, "replay range");
 
-    const redis = createRedis(env.REDIS_URL, "producer");
     try {
-      const rate = Number(stringArg(args, "rate") ?? 0);
-      if (!Number.isFinite(rate) || rate < 0) throw new UsageError(`--rate: expected events per second\n\n${HELP}`);
       const options = { kafka, redis, env, logger, topic, ranges, name, force: args.values.force === true, rate };
       if (args.values["dry-run"]) return await dryRun(options);
       return await replay({ ...options, wait: args.values["no-wait"] !== true, metricsPort: Number(stringArg(args, "metrics-port") ?? 9468) });
     } finally {
-      await redis.quit();
+      await redis.quit().catch(() => redis.disconnect());
     }
   },
 };
@@ -174,6 +178,8 @@ async function readRange(
   commit: boolean,
   handle: (messages: KafkaMessage[], partition: number) => Promise<void>,
   stopSignal: AbortSignal,
+  /** Called once with the number of events a previous run of this group already read. */
+  onStart: (alreadyRead: number) => void = () => undefined,
 ): Promise<boolean> {
   const admin = ctx.kafka.admin();
   await admin.connect();
@@ -185,31 +191,52 @@ async function readRange(
       const at = BigInt(p.offset);
       if (range && at >= range.start && at <= range.end) positions.set(p.partition, at);
     }
+    onStart(ctx.ranges.reduce((n, r) => n + Number((positions.get(r.partition) ?? r.start) - r.start), 0));
     const pending = ctx.ranges.filter((r) => (positions.get(r.partition) ?? r.start) < r.end);
     if (pending.length === 0) return true;
-    await admin.setOffsets({
-      groupId,
-      topic: ctx.topic,
-      partitions: pending.map((r) => ({ partition: r.partition, offset: String(positions.get(r.partition) ?? r.start) })),
-    });
+    await admin
+      .setOffsets({
+        groupId,
+        topic: ctx.topic,
+        partitions: pending.map((r) => ({ partition: r.partition, offset: String(positions.get(r.partition) ?? r.start) })),
+      })
+      .catch((err: unknown) => {
+        // A run killed without leaving its group (kill -9, a lost machine) holds it until the session times out.
+        if (err instanceof Error && /no running instances/i.test(err.message)) {
+          throw new CliError(`consumer group ${groupId} still has a member (a run that did not stop cleanly, or one still running); Kafka drops it within 30 s: run the same command again then`);
+        }
+        throw err;
+      });
   } finally {
     await admin.disconnect();
   }
   // Small chunks when throttled, so a stop commits often and a resume re-reads little.
   const CHUNK = ctx.rate > 0 ? Math.max(1, Math.min(200, Math.floor(ctx.rate / 4))) : 200;
   const remaining = new Set(ctx.ranges.filter((r) => (positions.get(r.partition) ?? r.start) < r.end).map((r) => r.partition));
-  const consumer = ctx.kafka.consumer({ groupId, maxWaitTimeInMs: 500, maxBytesPerPartition: Math.max(ctx.env.MAX_EVENT_BYTES * 2, 10 * 1024 * 1024) });
+  const consumer = ctx.kafka.consumer({
+    groupId,
+    maxWaitTimeInMs: 500,
+    maxBytesPerPartition: Math.max(ctx.env.MAX_EVENT_BYTES * 2, 10 * 1024 * 1024),
+    // kafkajs restarts a crashed consumer forever; a command reports the error and stops instead.
+    retry: { retries: 2, restartOnFailure: async () => false },
+  });
   await consumer.connect();
   await consumer.subscribe({ topic: ctx.topic });
   let finish: (complete: boolean) => void = () => undefined;
-  const finished = new Promise<boolean>((resolve) => {
+  let fail: (err: unknown) => void = () => undefined;
+  const finished = new Promise<boolean>((resolve, reject) => {
     finish = resolve;
+    fail = reject;
   });
+  consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
   const onStop = () => finish(false);
   stopSignal.addEventListener("abort", onStop, { once: true });
   await consumer.run({
     eachBatchAutoResolve: false,
     autoCommit: commit,
+    // Commit after every chunk (kafkajs otherwise commits at the end of a fetched batch, which can
+    // be a whole partition): Ctrl-C, a crash or a kill then re-reads at most one chunk.
+    autoCommitThreshold: 1,
     eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
       const range = ctx.ranges.find((r) => r.partition === batch.partition);
       if (!range || !remaining.has(batch.partition)) return;
@@ -235,19 +262,25 @@ async function readRange(
     },
   });
   if (remaining.size === 0) finish(true);
-  const complete = await finished;
-  stopSignal.removeEventListener("abort", onStop);
-  await consumer.disconnect();
-  return complete;
+  try {
+    return await finished;
+  } finally {
+    stopSignal.removeEventListener("abort", onStop);
+    // Leaving the group now is what lets the same command run again at once (a member that just
+    // vanishes holds the group for the session timeout).
+    await consumer.disconnect().catch(() => undefined);
+  }
 }
 
 async function replay(ctx: ReplayContext & { wait: boolean; metricsPort: number }): Promise<number> {
-  const { env, logger } = ctx;
+  const { env } = ctx;
   const registry = createRegistry("replay");
   const metrics = ingestMetrics(registry);
   initIngestSeries(metrics, [ctx.topic], ctx.name);
   const ops = ctx.metricsPort > 0 ? await startOpsServer({ port: ctx.metricsPort, registry, readiness: [] }).catch(() => null) : null;
   const queue = createJudgeQueue(ctx.redis, env);
+  // A lost Redis already fails the command's own calls; BullMQ's copy of the error would only add noise.
+  queue.on("error", () => undefined);
   const kafkaProducer = createIdempotentProducer(ctx.kafka);
   await kafkaProducer.connect();
   const producer = new BatchingProducer(kafkaProducer);
@@ -283,14 +316,19 @@ async function replay(ctx: ReplayContext & { wait: boolean; metricsPort: number 
     for (const k of Object.keys(totals) as (keyof Totals)[]) totals[k] += t[k];
   };
   const total = ctx.ranges.reduce((n, r) => n + Number(r.end - r.start), 0);
-  const progress = new Progress("reading", total, logger);
+  let progress = new Progress("reading", total);
   const stop = new AbortController();
   const onSigint = () => {
-    progress.note("stopping after the current chunk (run the same command again to resume)");
+    if (stop.signal.aborted) {
+      // A second Ctrl-C: the person does not want to wait for the chunk. The range resumes from the last commit.
+      process.stderr.write("tracesift replay: stopped at once; the same command resumes from the last committed chunk\n");
+      process.exit(130);
+    }
+    progress.note("stopping after the current chunk (Ctrl-C again to stop at once; run the same command again to resume)");
     stop.abort();
   };
-  process.once("SIGINT", onSigint);
-  process.once("SIGTERM", onSigint);
+  process.on("SIGINT", onSigint);
+  process.on("SIGTERM", onSigint);
   let read = 0;
   try {
     const complete = await readRange(
@@ -303,10 +341,13 @@ async function replay(ctx: ReplayContext & { wait: boolean; metricsPort: number 
         progress.update(read, `${totals.enqueued} enqueued, ${totals.deadLettered} dead-lettered`);
       },
       stop.signal,
+      (already) => {
+        progress = new Progress("reading", total, already);
+      },
     );
     if (!complete) {
       progress.done();
-      printTotals({ read, ...totals }, null);
+      printTotals({ read, ...totals }, "(interrupted: run the same command to resume)");
       return 130;
     }
     // Every partition reached the end: the buffered conversations are complete.
@@ -317,15 +358,20 @@ async function replay(ctx: ReplayContext & { wait: boolean; metricsPort: number 
     }
     await producer.flush();
     progress.done();
+    // The range is read and every buffered conversation emitted: the buffer is not needed to resume
+    // any more, and left alone it would hold a copy of every conversation for the retention period.
+    await dropKeys(ctx.redis, `${env.QUEUE_PREFIX}:replay:${ctx.name}`);
 
-    let cost: number | null = null;
-    if (ctx.wait && enqueued.length > 0) {
+    let cost: number | string = 0;
+    if (enqueued.length > 0 && !ctx.wait) cost = "(not waited for: --no-wait)";
+    else if (enqueued.length > 0) {
       const ids = enqueued.map((j) => judgeJobId(j.conversation.id, j.version) + suffix);
-      const judging = new Progress("judging", ids.length, logger);
+      const judging = new Progress("judging", ids.length);
       await waitForJobs(queue, ids, (n) => judging.update(n, ""), stop.signal);
       judging.done();
       const results = await Promise.all(enqueued.map((j) => index.get({ conversationId: j.conversation.id, version: j.version, judge })));
       cost = results.reduce((s, r) => s + (r?.cost_usd ?? 0), 0);
+      if (stop.signal.aborted) cost = `(interrupted while waiting: ${Number(cost.toFixed(6))} so far)`;
     }
     printTotals({ read, ...totals }, cost);
     return 0;
@@ -356,13 +402,13 @@ async function waitForJobs(
 }
 
 async function dryRun(ctx: ReplayContext): Promise<number> {
-  const { env, logger } = ctx;
+  const { env } = ctx;
   const byKey = new Map<string, TraceFragment[]>();
   let read = 0;
   let deadLettered = 0;
   let skipped = 0;
   const total = ctx.ranges.reduce((n, r) => n + Number(r.end - r.start), 0);
-  const progress = new Progress("reading", total, logger);
+  const progress = new Progress("reading", total);
   const selection = selectionFromEnv(env);
   await readRange(
     ctx,
@@ -433,15 +479,30 @@ async function dryRun(ctx: ReplayContext): Promise<number> {
   return 0;
 }
 
-function printTotals(t: Totals & { read: number }, cost: number | null): void {
+/** Deletes every key under `prefix:` (SCAN, so Redis is never blocked by one large KEYS). */
+export async function dropKeys(redis: Redis, prefix: string): Promise<number> {
+  const pattern = `${prefix.replace(/[*?[\]\\]/g, "\\$&")}:*`;
+  let cursor = "0";
+  let dropped = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    cursor = next;
+    if (keys.length > 0) dropped += await redis.unlink(...keys);
+  } while (cursor !== "0");
+  return dropped;
+}
+
+/** `cost`: USD, or why there is no figure. */
+function printTotals(t: Totals & { read: number }, cost: number | string): void {
   const summary = {
     events_read: t.read,
     judged: t.enqueued,
     skipped_already_judged: t.alreadyJudged,
     skipped_not_judgeable: t.skipped,
     dead_lettered: t.deadLettered,
-    cost_usd: cost === null ? null : Number(cost.toFixed(6)),
+    cost_usd: typeof cost === "number" ? Number(cost.toFixed(6)) : null,
   };
-  process.stdout.write(`\nReplay totals:\n${Object.entries(summary).map(([k, v]) => `  ${k.padEnd(24)} ${v ?? "(not waited for)"}`).join("\n")}\n`);
+  const shown = { ...summary, cost_usd: typeof cost === "number" ? summary.cost_usd : cost };
+  process.stdout.write(`\nReplay totals:\n${Object.entries(shown).map(([k, v]) => `  ${k.padEnd(24)} ${v}`).join("\n")}\n`);
   process.stdout.write(`REPLAY ${JSON.stringify(summary)}\n`);
 }

@@ -4,6 +4,7 @@
  * is given: the queue file is never rewritten, and a conversation counts as settled once the labels
  * file has it, so quitting at any point and running again continues with the rest.
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
@@ -67,6 +68,8 @@ export async function runReviewCommand(argv: string[], io: ReviewIo): Promise<nu
   const labelsPath = stringArg(args, "labels") ?? (out !== undefined ? join(out, "labels.jsonl") : undefined);
   if (queuePath === undefined || labelsPath === undefined) throw new UsageError(`give --out, or --queue and --labels\n\n${HELP}`);
   const reviewer = stringArg(args, "reviewer") ?? io.env.USER ?? "unknown";
+  // A mistyped --out is not "nothing to review".
+  if (!existsSync(queuePath)) throw new UsageError(`no review queue at ${queuePath} (tracesift label --out <dir> writes it)`);
 
   const queue = readJsonl(queuePath, QueueLine).records;
   const settled = new Set(readJsonl(labelsPath, LabelLine).records.map((l) => keyOf(l.event)));
