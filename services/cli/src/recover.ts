@@ -5,13 +5,14 @@
  * the input topics are replayed from that time; the replay (and every worker) skips what the
  * index holds, so recovery pays for nothing twice.
  */
-import { createKafka, KafkaEnv, readRange } from "@tracesift/kafka";
+import { KafkaEnv, readRange } from "@tracesift/kafka";
 import { PipelineEnv } from "@tracesift/pipeline";
-import { createRedis, RedisEnv } from "@tracesift/queue";
+import { RedisEnv } from "@tracesift/queue";
 import { ResultIndex } from "@tracesift/result-index";
 import { ListEnv, parseEnv } from "@tracesift/runtime";
 import { DeadLetter, JudgeResult } from "@tracesift/schemas";
 import { z } from "zod";
+import { checkKafka, cliKafka, cliRedis, ConnectEnv } from "./connect.ts";
 import type { Command } from "./main.ts";
 import { parseCommandArgs, requiredArg, UsageError } from "./usage.ts";
 
@@ -28,6 +29,7 @@ being assembled at the loss are whole again), judging only conversations without
 
 const RecoverEnv = KafkaEnv.extend(RedisEnv.shape)
   .extend(PipelineEnv.shape)
+  .extend(ConnectEnv.shape)
   .extend({
     INPUT_TOPICS: ListEnv.default(["traces"]),
     OUTPUT_TOPIC: z.string().default("traces.judged"),
@@ -44,8 +46,9 @@ export const command: Command = {
     if (Number.isNaN(since)) throw new UsageError(`--since: expected an ISO time, got "${sinceArg}"`);
     const env = parseEnv(RecoverEnv);
     const from = since - env.IDLE_WINDOW_MS;
-    const kafka = createKafka(env, "tracesift-recover", logger);
-    const redis = createRedis(env.REDIS_URL, "producer");
+    const kafka = cliKafka(env, "tracesift-recover", logger);
+    await checkKafka(kafka, env, [env.OUTPUT_TOPIC, env.DEAD_LETTER_TOPIC, ...env.INPUT_TOPICS]);
+    const redis = await cliRedis(env.REDIS_URL, env);
     const index = new ResultIndex(redis, env.QUEUE_PREFIX);
     let results = 0;
     let letters = 0;
