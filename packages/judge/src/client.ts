@@ -2,7 +2,7 @@ import type { Conversation, TokenUsage, Verdict } from "@tracesift/schemas";
 import OpenAI from "openai";
 import { createHttpFetch } from "./http.ts";
 import { buildChatMessages, VERDICT_JSON_SCHEMA } from "./prompt.ts";
-import { parseVerdict } from "./verdict.ts";
+import { InvalidOutputError, parseVerdict } from "./verdict.ts";
 
 export type JudgeClientOptions = {
   baseURL: string;
@@ -79,8 +79,14 @@ export function createJudgeClient(options: JudgeClientOptions) {
     const latencyMs = performance.now() - started;
     const raw = completion.choices[0]?.message?.content ?? "";
     const usage = readUsage(completion, headers);
-    // Parse last: invalid output still cost tokens, and the caller records them before retrying.
-    return { verdict: parseVerdict(raw), usage, latencyMs, raw, headers };
+    // Parse last: invalid output is still billed and metered, so the error carries what the
+    // provider charged for the caller's metrics, budget and limiter.
+    try {
+      return { verdict: parseVerdict(raw), usage, latencyMs, raw, headers };
+    } catch (err) {
+      if (err instanceof InvalidOutputError) throw new InvalidOutputError(err.message, raw, { usage, latencyMs, headers });
+      throw err;
+    }
   }
 
   function judge(conversation: Pick<Conversation, "messages">): Promise<JudgeCall> {

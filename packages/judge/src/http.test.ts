@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createJudgeClient, JudgeCallError } from "./client.ts";
 import { createHttpFetch } from "./http.ts";
+import { InvalidOutputError } from "./verdict.ts";
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 let handler: Handler = (_req, _body, res) => res.end();
@@ -52,6 +53,20 @@ describe("createHttpFetch under the openai SDK", () => {
     expect(last?.headers.authorization).toBe("Bearer secret-key");
     expect(Number(last?.headers["content-length"])).toBe(Buffer.byteLength(last?.body ?? ""));
     expect(JSON.parse(last?.body ?? "{}").messages[1].content).toContain("héllo ✓");
+  });
+
+  it("throws malformed output as InvalidOutputError carrying what the provider billed", async () => {
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { "content-type": "application/json", "x-ratelimit-limit-tokens-generated": "600" });
+      res.end(completion("Sure! The user seems upset."));
+    };
+    const err = await client().judge({ messages: [{ role: "user", content: "x" }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidOutputError);
+    const invalid = err as InvalidOutputError;
+    expect(invalid.raw).toBe("Sure! The user seems upset.");
+    expect(invalid.usage).toEqual({ prompt_tokens: 100, cached_prompt_tokens: 64, completion_tokens: 20, total_tokens: 120 });
+    expect(invalid.latencyMs).toBeGreaterThan(0);
+    expect(invalid.headers?.get("x-ratelimit-limit-tokens-generated")).toBe("600");
   });
 
   it("turns a 429 with retry-after into a rate-limit error the fleet can pause on", async () => {

@@ -11,4 +11,4 @@ export {
   TRANSCRIPT_HEADER,
   VERDICT_JSON_SCHEMA,
 } from "./prompt.ts";
-export { InvalidOutputError, parseVerdict } from "./verdict.ts";
+export { type BilledCall, InvalidOutputError, parseVerdict } from "./verdict.ts";
