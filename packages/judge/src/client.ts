@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Conversation, TokenUsage, Verdict } from "@tracesift/schemas";
 import OpenAI from "openai";
 import { createHttpFetch } from "./http.ts";
@@ -17,6 +18,20 @@ export type JudgeClientOptions = {
 };
 
 export type ChatMessage = { role: "system" | "user"; content: string };
+
+export type CallOptions = {
+  /** The conversation being judged: every call about it carries the same session id, so the
+   *  provider routes it to the replica that holds its cached prompt prefix. */
+  conversationId?: string;
+};
+
+/** Fireworks' prompt-cache affinity header: calls with the same value go to the same replica. */
+export const SESSION_HEADER = "x-multi-turn-session-id";
+
+/** An opaque, stable session id: the provider needs affinity, not the conversation id itself. */
+export function sessionIdFor(conversationId: string): string {
+  return createHash("sha256").update(conversationId).digest("hex").slice(0, 32);
+}
 
 export type JudgeCall = {
   verdict: Verdict;
@@ -54,7 +69,7 @@ export function createJudgeClient(options: JudgeClientOptions) {
   });
 
   /** One verdict call with caller-built messages (the judge's prompt, or another such as an arbiter's). */
-  async function complete(messages: ChatMessage[]): Promise<JudgeCall> {
+  async function complete(messages: ChatMessage[], call: CallOptions = {}): Promise<JudgeCall> {
     const started = performance.now();
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     let headers: Headers;
@@ -69,7 +84,9 @@ export function createJudgeClient(options: JudgeClientOptions) {
             options.responseFormat === "json_schema"
               ? { type: "json_schema", json_schema: VERDICT_JSON_SCHEMA }
               : { type: "json_object" },
-        })
+        },
+        call.conversationId === undefined ? undefined : { headers: { [SESSION_HEADER]: sessionIdFor(call.conversationId) } },
+        )
         .withResponse();
       completion = data;
       headers = response.headers;
@@ -89,11 +106,11 @@ export function createJudgeClient(options: JudgeClientOptions) {
     }
   }
 
-  function judge(conversation: Pick<Conversation, "messages">): Promise<JudgeCall> {
-    return complete(buildChatMessages(conversation));
+  function judge(conversation: Pick<Conversation, "messages"> & { id?: string }): Promise<JudgeCall> {
+    return complete(buildChatMessages(conversation), conversation.id === undefined ? {} : { conversationId: conversation.id });
   }
 
-  return { judge, complete, model: options.model };
+  return { judge, complete, model: options.model, maxTokens: options.maxTokens };
 }
 export type JudgeClient = ReturnType<typeof createJudgeClient>;
 

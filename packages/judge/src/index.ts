@@ -1,4 +1,11 @@
-export { type ChatMessage, createJudgeClient, type JudgeCall, JudgeCallError, type JudgeClient, type JudgeClientOptions, readUsage, retryAfterMs } from "./client.ts";
+export {
+  type CallOptions,
+  type ChatMessage,
+  createJudgeClient, type JudgeCall, JudgeCallError, type JudgeClient, type JudgeClientOptions, readUsage,
+  retryAfterMs,
+  SESSION_HEADER,
+  sessionIdFor,
+} from "./client.ts";
 export { callCostUsd, DEFAULT_PRICES, GpuHourPrice, Price, PricingTable, priceFor, TokenPrice, tokenCostUsd } from "./pricing.ts";
 export {
   buildChatMessages,
