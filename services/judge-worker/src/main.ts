@@ -55,9 +55,12 @@ const limiter = new FleetRateLimiter({
   model: env.JUDGE_MODEL,
   limits: {
     ...(env.JUDGE_RPM ? { rpm: env.JUDGE_RPM } : {}),
-    ...(env.JUDGE_TPM ? { tpm: env.JUDGE_TPM } : {}),
+    ...(env.JUDGE_PROMPT_TPM ? { promptTpm: env.JUDGE_PROMPT_TPM } : {}),
+    ...(env.JUDGE_UNCACHED_PROMPT_TPM ? { uncachedPromptTpm: env.JUDGE_UNCACHED_PROMPT_TPM } : {}),
+    ...(env.JUDGE_GENERATED_TPM ? { generatedTpm: env.JUDGE_GENERATED_TPM } : {}),
     ...(env.JUDGE_MAX_IN_FLIGHT ? { maxInFlight: env.JUDGE_MAX_IN_FLIGHT } : {}),
   },
+  completionCharge: env.JUDGE_TPM_CHARGES,
   liveReserve: env.LIVE_RESERVE,
   // A slot must outlive the slowest call, or a slow call's slot is handed to another worker.
   leaseTtlMs: env.JUDGE_TIMEOUT_MS + 30_000,

@@ -92,6 +92,7 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
     try {
       lease = await deps.limiter?.acquire({
         tokens: estimateTokens(messages),
+        completionTokens: client.maxTokens,
         priority,
         ...(deps.shutdownSignal ? { signal: deps.shutdownSignal } : {}),
       });
@@ -103,7 +104,7 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
     if (lease) metrics.rateLimitWait.observe({ model, priority }, lease.waitedMs / 1000);
     const started = performance.now();
     try {
-      const call = await client.complete(messages);
+      const call = await client.complete(messages, { conversationId: data.conversation.id });
       metrics.requestDuration.observe({ model }, call.latencyMs / 1000);
       metrics.requests.inc({ model, outcome: "ok" });
       const costUsd = recordUsage(call.usage, call.latencyMs, data);
@@ -130,7 +131,7 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
       // result is on the topic, so a replay never skips a conversation whose result was lost.
       const json = JSON.stringify(result);
       await Promise.all([
-        lease?.settle({ actualTokens: deps.chargedTokens(call.usage) }),
+        lease?.settle(call.usage),
         deps.limiter?.onSuccess(),
         deps.limiter?.learnFromHeaders(call.headers),
         deps.budget?.record(costUsd),
@@ -145,7 +146,8 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
     } catch (err) {
       if (err instanceof InvalidOutputError) {
         metrics.requests.inc({ model, outcome: "invalid_output" });
-        await lease?.release();
+        // Billed and metered like any answer: settle the lease from what the provider charged.
+        await (err.usage ? lease?.settle(err.usage) : lease?.release());
         logger.warn({ jobId: job.id, attempt: job.attemptsMade + 1, reason: err.message }, "invalid model output");
         if (lastAttempt) return deadLetter(job, data, "invalid_model_output", err.message, err.raw);
         throw err;
