@@ -141,7 +141,7 @@ describe("learnFromHeaders", () => {
     // 0.97 × 300 = 291 uncached tokens a window; the prompt meter is unknown and does not bind.
     const a = await l.acquire({ tokens: 200, priority: "live" });
     await a.settle({ prompt_tokens: 1000, cached_prompt_tokens: 800, completion_tokens: 1 });
-    await l.acquire({ tokens: 50, priority: "live" });
-    await expect(l.acquire({ tokens: 100, priority: "live", signal: AbortSignal.timeout(300) })).rejects.toThrow();
+    await l.acquire({ tokens: 80, priority: "live" });
+    await expect(l.acquire({ tokens: 20, priority: "live", signal: AbortSignal.timeout(300) })).rejects.toThrow();
   });
 });

@@ -24,7 +24,7 @@ export const ADAPTIVE_MAX = 256;
 const MAX_SLEEP_MS = 1000;
 /** Slots free when calls finish, which no script can predict: poll. */
 const IN_FLIGHT_POLL_MS = 50;
-/** Weight of the newest call in the running estimates of cached share and completion length. */
+/** Weight of the newest call in the running estimate of completion length. */
 const EWMA_ALPHA = 0.05;
 /** Token meters: without any of them known (a dedicated deployment) concurrency adapts (AIMD). */
 const TOKEN_LIMITS = ["promptTpm", "uncachedPromptTpm", "generatedTpm"] as const;
@@ -36,9 +36,10 @@ const TOKEN_LIMITS = ["promptTpm", "uncachedPromptTpm", "generatedTpm"] as const
  * a fleet-wide pause on 429/503 and a stop on fatal errors. All decisions happen in Lua against
  * Redis server time.
  *
- * Before a call each meter is reserved from an estimate: the prompt estimate, its uncached part
- * from this replica's running cached share, and the completion from its running mean (capped by
- * max_tokens); settle() replaces the estimates with the provider's `usage`.
+ * Before a call each meter is reserved from an estimate: the prompt estimate (on both prompt
+ * meters: nothing is assumed cached) and the completion from this replica's running mean (capped
+ * by max_tokens); settle() replaces the estimates with the provider's `usage`, cached tokens
+ * included.
  *
  * @example
  * const limiter = new FleetRateLimiter({ redis, prefix: "tracesift:rl", model, limits });
@@ -66,8 +67,7 @@ export class FleetRateLimiter {
   private readonly burstFactor: number;
   private readonly leaseTtlMs: number;
   private readonly completionCharge: "usage" | "max_tokens";
-  /** Running estimates from settled calls (per replica: they only size reservations). */
-  private cachedShare = 0;
+  /** Running estimate of completion length from settled calls (per replica: it only sizes reservations). */
   private completionMean: number | undefined;
   private completionDev = 0;
   /**
@@ -262,7 +262,10 @@ export class FleetRateLimiter {
     // Mean plus two deviations: an under-estimate overshoots the provider's window until settle(),
     // while an over-estimate only holds back the few calls in flight.
     else generated = Math.min(maxCompletion ?? Number.POSITIVE_INFINITY, Math.ceil(this.completionMean + 2 * this.completionDev));
-    return { requests: 1, prompt, uncachedPrompt: Math.ceil(prompt * (1 - this.cachedShare)), generated };
+    // The whole prompt is reserved as uncached: what the provider has cached varies from 0 (a new
+    // conversation, another replica) to nearly all of it (a later turn), and a guess too low would
+    // overshoot its window until settle(). Over-reserving only holds back the calls in flight.
+    return { requests: 1, prompt, uncachedPrompt: prompt, generated };
   }
 
   private async finish(id: string, reserved: MeterValues, usage: SettleUsage | undefined): Promise<void> {
@@ -273,7 +276,6 @@ export class FleetRateLimiter {
     const prompt = wholeTokens(usage.prompt_tokens, reserved.prompt);
     const cached = Math.min(prompt, wholeTokens(usage.cached_prompt_tokens ?? 0, 0));
     const completion = wholeTokens(usage.completion_tokens, reserved.generated);
-    if (prompt > 0) this.cachedShare += EWMA_ALPHA * (cached / prompt - this.cachedShare);
     if (this.completionMean === undefined) this.completionMean = completion;
     else {
       this.completionDev += EWMA_ALPHA * (Math.abs(completion - this.completionMean) - this.completionDev);
