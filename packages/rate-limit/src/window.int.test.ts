@@ -149,6 +149,17 @@ describe("live reserve", () => {
     expect((await live.snapshot()).used.requests).toBe(10);
   });
 
+  it("keeps backfill out of the live share of each token meter", async () => {
+    const replica = fleet(redis, prefix, { model, safety: 1, burstFactor: 0, limits: { ...roomy, uncachedPromptTpm: 1000 } });
+    const backfill = replica();
+    const live = replica();
+    await backfill.acquire({ tokens: 790, priority: "backfill" });
+    await expect(backfill.acquire({ tokens: 20, priority: "backfill", signal: AbortSignal.timeout(200) })).rejects.toThrow();
+    const lease = await live.acquire({ tokens: 200, priority: "live" });
+    expect(lease.waitedMs).toBeLessThan(200);
+    expect((await live.snapshot()).used.uncachedPrompt).toBe(990);
+  });
+
   it("keeps backfill out of the live share of in-flight slots", async () => {
     const replica = fleet(redis, prefix, { model, limits: { ...roomy, maxInFlight: 5 } });
     const backfill = replica();
