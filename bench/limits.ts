@@ -1,11 +1,23 @@
 /**
- * "At the provider's limit": three judge-worker replicas (real processes) share one provider limit
- * enforced by the simulator with an exact sliding 60 s window. A feeder keeps a backlog of mixed-size
- * conversations in the judge queue so the limit binds for the whole run. Prints how much of the
- * binding limit the fleet used in steady state (from the simulator's own accounting), how many
- * requests were answered 429, whether any job failed because of a 429, and queue waits.
+ * "At the provider's limit", metered like Fireworks serverless: three judge-worker replicas (real
+ * processes) against the simulator enforcing Fireworks' meters (total prompt, uncached prompt and
+ * generated tokens, reported per second and metered over a sliding 60 s window; requests per
+ * minute; the account's RPM cap) with adaptive limits (a cold model starts at half of them), four
+ * serving replicas with prefix prompt caches and session affinity. The limits are Fireworks'
+ * starting limits (60,000 / 15,000 / 600 tokens per second, 6,000 RPM) times `--scale`.
  *
- *   pnpm --filter @tracesift/bench limits [-- --duration 180 --rpm 600 --tpm 200000 ...]
+ * The workload is per-turn judging: conversations of 1-40 KB (log-uniform), each judged at its
+ * last 1-3 user turns as it grows, the next turn `--turn-gap` seconds after the previous one, so
+ * a re-judge finds the earlier prompt in the provider's cache. A feeder keeps a backlog in the
+ * queue so the limits bind for the whole run.
+ *
+ * It runs twice: with the limits configured on the workers, and with no configuration (limits
+ * learned from response headers alone). Per run it prints each meter's use as a share of its
+ * limit in steady state (from the simulator's own accounting) and which meter binds, the share of
+ * requests answered 429, jobs failed for 429s, the cached share of prompt tokens and the cost per
+ * 1,000 conversations.
+ *
+ *   pnpm --filter @tracesift/bench limits [-- --duration 180 --scale 0.1 --modes configured,learned ...]
  *   pnpm exec tsx bench/limits.ts --help
  *
  * Needs Kafka on 127.0.0.1:9092 and Redis on 6379 (`scripts/services.sh up`). Everything it
@@ -14,11 +26,10 @@
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { createSimulator, type SimStats } from "@tracesift/fireworks-sim";
-import { estimatePromptTokens } from "@tracesift/judge";
 import { createKafka, ensureTopics } from "@tracesift/kafka";
 import { createJudgeQueue, createRedis, enqueueJudgeJobs } from "@tracesift/queue";
 import { createLogger } from "@tracesift/runtime";
-import type { JudgeJob } from "@tracesift/schemas";
+import { type Conversation, JudgeResult } from "@tracesift/schemas";
 import { type RunningService, startService, waitForHttp } from "../services/cli/src/fleet.ts";
 import {
   deleteRedisPrefix,
@@ -26,11 +37,10 @@ import {
   fmt,
   freePort,
   guard,
-  histogramQuantile,
   KAFKA_BROKERS,
   machineCpuMs,
-  makeConversation,
   makeJudgeJob,
+  makeMessages,
   parseFlags,
   percentile,
   printTable,
@@ -39,144 +49,137 @@ import {
   type Row,
   readTopic,
   rng,
-  scrapeHistogram,
-  scrapeSum,
   sleep,
   writeFigures,
 } from "./lib/common.ts";
 
 const flags = parseFlags("limits", {
-  rpm: { default: 600, help: "requests/min the simulator enforces" },
-  tpm: { default: 200_000, help: "tokens/min the simulator enforces (prompt + completion charge)" },
-  "worker-rpm": { default: 0, help: "JUDGE_RPM given to the workers (0 = same as --rpm)" },
-  "worker-tpm": { default: 0, help: "JUDGE_TPM given to the workers (0 = same as --tpm)" },
-  duration: { default: 180, help: "seconds of load" },
-  steady: { default: 0, help: "seconds at the end measured as steady state (0 = whole minutes after a 60 s warm-up)" },
+  modes: { default: "configured,learned", help: "runs, in order: configured (limits given to the workers) and/or learned (headers only)" },
+  scale: { default: 0.2, help: "share of Fireworks' starting limits (60,000 / 15,000 / 600 tokens/s, 6,000 rpm) the simulator enforces" },
+  duration: { default: 180, help: "seconds of load per run" },
+  steady: { default: 120, help: "seconds at the end of each run measured as steady state" },
   workers: { default: 3, help: "judge-worker replicas" },
   concurrency: { default: 16, help: "JUDGE_CONCURRENCY per replica" },
   "min-kb": { default: 1, help: "smallest conversation (KB of message text)" },
   "max-kb": { default: 40, help: "largest conversation (KB of message text)" },
-  dist: { default: "log", help: "size distribution between min and max: log (log-uniform) or uniform" },
+  "max-turns": { default: 3, help: "each conversation is judged at its last 1..max-turns user turns" },
+  "turn-gap": { default: 40, help: "seconds between two judged turns of one conversation" },
   "latency-ms": { default: 250, help: "simulator latency per call" },
   "jitter-ms": { default: 100, help: "simulator extra random latency" },
   "max-tokens": { default: 256, help: "JUDGE_MAX_TOKENS (completion budget per call)" },
-  "tpm-completion": { default: "actual", help: "what the simulator charges for the completion: max_tokens (reserved, as OpenAI) or actual" },
-  "retry-after": { default: false, help: "simulator sends retry-after on 429 (Fireworks does not promise it)" },
-  backlog: { default: 30, help: "seconds of work at the limit kept waiting in the queue" },
+  replicas: { default: 4, help: "simulated serving replicas, each with its own prompt cache" },
+  "ramp-start": { default: 0.5, help: "share of its limits a cold model starts at (1 = fixed limits)" },
+  "ramp-ms": { default: 30_000, help: "time from the ramp's start to the full limits" },
+  backlog: { default: 10, help: "jobs kept waiting in the queue (small: a later turn must find its earlier one judged)" },
   tag: { default: "", help: "figures go to bench/out/limits-<tag>.json instead of limits.json" },
   seed: { default: 1, help: "workload seed" },
 });
 
 const MODEL = "accounts/fireworks/models/qwen3p5-35b-a3b";
+const FIREWORKS = { promptTps: 60_000, uncachedPromptTps: 15_000, generatedTps: 600, accountRpm: 6_000 };
+const limits = {
+  rpm: Math.round(FIREWORKS.accountRpm * flags.scale),
+  promptTps: FIREWORKS.promptTps * flags.scale,
+  uncachedPromptTps: FIREWORKS.uncachedPromptTps * flags.scale,
+  generatedTps: FIREWORKS.generatedTps * flags.scale,
+};
+/** Per minute, the window both the simulator and the limiter meter over. */
+const perMinute = {
+  requests: limits.rpm,
+  prompt: limits.promptTps * 60,
+  uncached: limits.uncachedPromptTps * 60,
+  generated: limits.generatedTps * 60,
+};
+type MeterName = keyof typeof perMinute;
+const modes = flags.modes.split(",").map((m) => m.trim());
+for (const m of modes) if (m !== "configured" && m !== "learned") throw new Error(`--modes: unknown mode ${m}`);
 const runId = randomUUID().slice(0, 8);
-const prefix = `bench-${runId}`;
-const topics = { output: `${prefix}-judged`, dlq: `${prefix}-dlq` };
 const logDir = join(REPO_ROOT, ".cache/bench", `limits-${runId}`);
 const durationMs = flags.duration * 1000;
-const steadyMs =
-  (flags.steady > 0 ? Math.min(flags.steady, flags.duration) : flags.duration >= 120 ? Math.floor((flags.duration - 60) / 60) * 60 : Math.floor(flags.duration / 2)) * 1000;
-const workerRpm = flags["worker-rpm"] || flags.rpm;
-const workerTpm = flags["worker-tpm"] || flags.tpm;
-const maxTokens = flags["max-tokens"];
-const chargeMaxTokens = flags["tpm-completion"] === "max_tokens";
-if (flags["tpm-completion"] !== "max_tokens" && flags["tpm-completion"] !== "actual") throw new Error("--tpm-completion is max_tokens or actual");
-if (flags.dist !== "log" && flags.dist !== "uniform") throw new Error("--dist is log or uniform");
+const steadyMs = Math.min(flags.steady, flags.duration) * 1000;
 
 const logger = createLogger({ service: "bench", level: "warn" });
 const kafka = createKafka({ KAFKA_BROKERS, KAFKA_SSL: false }, `bench-${runId}`, logger);
-const services: RunningService[] = [];
-/** How long the simulator itself spent on each admitted call (arrival → answer), for comparison with the workers' view. */
-const simDurations: number[] = [];
-/** When (ms since the load started) each 429 was answered. */
-const refusedAt: number[] = [];
-let loadStart = Number.POSITIVE_INFINITY;
+const redis = createRedis(REDIS_URL, "producer");
 const sim = createSimulator({
-  onRequest: (e) => {
-    if (e.status === 200) simDurations.push(e.durationMs);
-    else if (e.status === 429) refusedAt.push(Date.now() - loadStart);
-  },
   latencyMs: flags["latency-ms"],
   latencyJitterMs: flags["jitter-ms"],
-  rpm: flags.rpm,
-  tpm: flags.tpm,
-  tpmCompletion: flags["tpm-completion"] as "max_tokens" | "actual",
-  sendRetryAfter: flags["retry-after"],
+  rpm: limits.rpm,
+  accountRpm: limits.rpm,
+  promptTokensPerSec: limits.promptTps,
+  uncachedPromptTokensPerSec: limits.uncachedPromptTps,
+  generatedTokensPerSec: limits.generatedTps,
+  rampStartShare: flags["ramp-start"],
+  rampMs: flags["ramp-ms"],
+  replicas: flags.replicas,
+  // Fireworks does not promise retry-after: the fleet must cope without it.
+  sendRetryAfter: false,
   seed: flags.seed,
 });
-const redis = createRedis(REDIS_URL, "producer");
-const queue = createJudgeQueue(redis, { QUEUE_PREFIX: prefix, JUDGE_QUEUE: "judge" });
 
+/** Everything a run created, for cleanup also on Ctrl-C. */
+const created: { services: RunningService[]; topics: string[]; prefixes: string[] } = { services: [], topics: [], prefixes: [] };
 let cleaned = false;
 async function cleanup(): Promise<void> {
   if (cleaned) return;
   cleaned = true;
-  await Promise.all(services.map((s) => s.stop()));
+  await Promise.all(created.services.map((s) => s.stop()));
   await sim.close();
-  await queue.close().catch(() => undefined);
   await redis.quit().catch(() => undefined);
-  await deleteTopicsAndGroups(kafka, Object.values(topics));
-  await deleteRedisPrefix(prefix);
+  await deleteTopicsAndGroups(kafka, created.topics);
+  for (const p of created.prefixes) await deleteRedisPrefix(p);
 }
-const guardian = guard(durationMs + 240_000, cleanup);
+const guardian = guard(modes.length * (durationMs + 180_000), cleanup);
 
-// ---- workload: log-uniform (or uniform) conversation sizes, deterministic per seed
-const random = rng(flags.seed);
-const minB = flags["min-kb"] * 1024;
-const maxB = flags["max-kb"] * 1024;
-const size = () =>
-  flags.dist === "uniform" ? minB + random() * (maxB - minB) : Math.exp(Math.log(minB) + random() * (Math.log(maxB) - Math.log(minB)));
-let made = 0;
-const nextJob = (): JudgeJob => {
-  const n = made++;
-  return makeJudgeJob(makeConversation(`${prefix}-c${n}`, random, size()), n);
-};
-// What a call costs the provider on average, to size the backlog and report the expected ceiling.
-const sampleRandom = rng(flags.seed + 1000);
-let sampleTokens = 0;
-const SAMPLES = 300;
-for (let i = 0; i < SAMPLES; i++) {
-  const bytes =
-    flags.dist === "uniform" ? minB + sampleRandom() * (maxB - minB) : Math.exp(Math.log(minB) + sampleRandom() * (Math.log(maxB) - Math.log(minB)));
-  sampleTokens += estimatePromptTokens(makeConversation("s", sampleRandom, bytes)) + maxTokens;
-}
-const meanCallTokens = sampleTokens / SAMPLES;
-const ceilingRpm = Math.min(flags.rpm, flags.tpm / meanCallTokens);
-const backlogTarget = Math.max(20, Math.ceil((ceilingRpm * flags.backlog) / 60));
-
-type Sample = { t: number; ok: number; r429: number; other: number; prompt: number; completion: number };
+type Sample = { t: number; ok: number; r429: number; other: number; prompt: number; cached: number; completion: number; cost: number };
 function sampleOf(t: number, s: SimStats): Sample {
   let other = 0;
   for (const [k, v] of Object.entries(s.byStatus)) if (k !== "200" && k !== "429") other += v;
-  return { t, ok: s.byStatus["200"], r429: s.byStatus["429"], other, prompt: s.tokens.prompt, completion: s.tokens.completion };
+  return { t, ok: s.byStatus["200"], r429: s.byStatus["429"], other, prompt: s.tokens.prompt, cached: s.tokens.cached, completion: s.tokens.completion, cost: s.costUsd };
 }
-/** Tokens the simulator charged against tpm for `ok` admitted calls. */
-const charged = (d: Sample) => d.prompt + (chargeMaxTokens ? maxTokens * d.ok : d.completion);
 const diff = (a: Sample, b: Sample): Sample => ({
   t: b.t - a.t,
   ok: b.ok - a.ok,
   r429: b.r429 - a.r429,
   other: b.other - a.other,
   prompt: b.prompt - a.prompt,
+  cached: b.cached - a.cached,
   completion: b.completion - a.completion,
+  cost: b.cost - a.cost,
 });
+/** Each meter's charge in a span of samples. */
+const charged = (d: Sample): Record<MeterName, number> => ({ requests: d.ok, prompt: d.prompt, uncached: d.prompt - d.cached, generated: d.completion });
 
-try {
-  console.log(
-    `limits: run ${runId}: ${flags.workers} workers × ${flags.concurrency}, simulator ${flags.rpm} rpm / ${flags.tpm} tpm (completion charged as ${flags["tpm-completion"]}), ` +
-      `workers told ${workerRpm} rpm / ${workerTpm} tpm; ${flags["min-kb"]}-${flags["max-kb"]} KB ${flags.dist}; ` +
-      `~${Math.round(meanCallTokens)} tokens/call → ceiling ~${Math.round(ceilingRpm)} calls/min; ${flags.duration} s, steady state = last ${steadyMs / 1000} s; logs ${logDir}`,
-  );
+/** One conversation as it grows: the versions judged, the next one due at `dueAt`. */
+type Growing = { id: string; versions: Conversation["messages"][]; next: number; dueAt: number };
+
+async function run(mode: "configured" | "learned", simUrl: string) {
+  const prefix = `bench-${runId}-${mode}`;
+  const topics = { output: `${prefix}-judged`, dlq: `${prefix}-dlq` };
+  created.topics.push(topics.output, topics.dlq);
+  created.prefixes.push(prefix);
+  sim.reset(); // cold: empty windows and caches, limits back at the ramp's start
+  const queue = createJudgeQueue(redis, { QUEUE_PREFIX: prefix, JUDGE_QUEUE: "judge" });
   await ensureTopics(kafka, [{ topic: topics.output }, { topic: topics.dlq }]);
-  const { url: simUrl } = await sim.listen(0, "127.0.0.1");
 
-  const metricsUrls: string[] = [];
+  const services: RunningService[] = [];
+  const configured =
+    mode === "configured"
+      ? {
+          JUDGE_RPM: String(perMinute.requests),
+          JUDGE_PROMPT_TPM: String(perMinute.prompt),
+          JUDGE_UNCACHED_PROMPT_TPM: String(perMinute.uncached),
+          JUDGE_GENERATED_TPM: String(perMinute.generated),
+        }
+      : {};
+  const readyUrls: string[] = [];
   for (let i = 1; i <= flags.workers; i++) {
     const port = await freePort();
-    metricsUrls.push(`http://127.0.0.1:${port}/metrics`);
+    readyUrls.push(`http://127.0.0.1:${port}/readyz`);
     services.push(
       startService({
         service: "judge-worker",
-        name: `judge-worker-${i}`,
+        name: `${mode}-judge-worker-${i}`,
         env: {
           KAFKA_BROKERS,
           REDIS_URL,
@@ -187,9 +190,8 @@ try {
           JUDGE_BASE_URL: simUrl,
           JUDGE_MODEL: MODEL,
           JUDGE_CONCURRENCY: String(flags.concurrency),
-          JUDGE_MAX_TOKENS: String(maxTokens),
-          JUDGE_RPM: String(workerRpm),
-          JUDGE_TPM: String(workerTpm),
+          JUDGE_MAX_TOKENS: String(flags["max-tokens"]),
+          ...configured,
           METRICS_PORT: String(port),
           DRAIN_DEADLINE_MS: "5000",
           LOG_LEVEL: "info",
@@ -199,12 +201,29 @@ try {
       }),
     );
   }
-  await Promise.all(services.map((s, i) => waitForHttp(metricsUrls[i]?.replace("/metrics", "/readyz") ?? "", 90_000, s)));
-  console.log(`limits: ${flags.workers} workers ready; keeping ≥${backlogTarget} jobs waiting`);
+  created.services.push(...services);
+  await Promise.all(services.map((s, i) => waitForHttp(readyUrls[i] ?? "", 90_000, s)));
+  console.log(`\nlimits [${mode}]: ${flags.workers} workers ready (${mode === "configured" ? "limits configured" : "no limits configured: learned from headers"})`);
 
-  // ---- load
+  // ---- workload: the same for both runs (same seed)
+  const random = rng(flags.seed);
+  const minB = flags["min-kb"] * 1024;
+  const maxB = flags["max-kb"] * 1024;
+  const planned = new Map<string, number>();
+  let made = 0;
+  let offset = 0;
+  const growing: Growing[] = [];
+  const newConversation = (now: number): Growing => {
+    const id = `${prefix}-c${made++}`;
+    const messages = makeMessages(random, Math.exp(Math.log(minB) + random() * (Math.log(maxB) - Math.log(minB))));
+    // Per-turn mode judges when a user message answers an assistant message.
+    const turns = messages.flatMap((m, i) => (i >= 2 && m.role === "user" && messages[i - 1]?.role === "assistant" ? [i] : []));
+    const judged = turns.slice(-(1 + Math.floor(random() * flags["max-turns"])));
+    planned.set(id, judged.length);
+    return { id, versions: judged.map((i) => messages.slice(0, i + 1)), next: 0, dueAt: now };
+  };
+
   const t0 = Date.now();
-  loadStart = t0;
   const machine0 = machineCpuMs();
   const samples: Sample[] = [sampleOf(0, sim.stats())];
   let feeding = true;
@@ -212,145 +231,99 @@ try {
   const feeder = (async () => {
     while (feeding) {
       const counts = await queue.getJobCounts("wait", "prioritized");
-      const waiting = (counts.wait ?? 0) + (counts.prioritized ?? 0);
-      const missing = backlogTarget - waiting;
-      for (let i = 0; i < missing; i += 50) {
-        const jobs = Array.from({ length: Math.min(50, missing - i) }, nextJob);
-        await enqueueJudgeJobs(queue, jobs);
-        enqueued += jobs.length;
+      let missing = flags.backlog - ((counts.wait ?? 0) + (counts.prioritized ?? 0));
+      const now = Date.now();
+      const batch = [];
+      // Later turns of conversations already judged come first, as they arrive; then new ones.
+      growing.sort((a, b) => a.dueAt - b.dueAt);
+      while (missing > 0) {
+        const g = growing[0] && growing[0].dueAt <= now ? growing.shift()! : newConversation(now);
+        const conversation: Conversation = { id: g.id, source: "openai", messages: g.versions[g.next]!, metadata: { app: "bench" } };
+        batch.push(makeJudgeJob(conversation, offset++));
+        g.next++;
+        if (g.next < g.versions.length) {
+          g.dueAt = now + flags["turn-gap"] * 1000;
+          growing.push(g);
+        }
+        missing--;
       }
+      if (batch.length > 0) await enqueueJudgeJobs(queue, batch);
+      enqueued += batch.length;
       await sleep(500);
     }
   })();
   const sampler = setInterval(() => samples.push(sampleOf(Date.now() - t0, sim.stats())), 1000);
-  // The fleet limiter's own view, read straight from its Redis keys (read-only): is the fleet
-  // paused after a 429, and how full does it think the window is?
-  const rlKey = `${prefix}:ratelimit:{${MODEL}}`;
-  const limiterView: { t: number; paused: boolean; usedTokens: number; usedRequests: number }[] = [];
-  const limiterSampler = setInterval(() => {
-    const t = Date.now() - t0;
-    void Promise.all([redis.hget(`${rlKey}:state`, "pausedUntil"), redis.hmget(`${rlKey}:tot`, "r", "t"), redis.time()])
-      .then(([pu, [r, tk], [sec, usec]]) => {
-        const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
-        limiterView.push({ t, paused: Number(pu ?? 0) > now, usedTokens: Number(tk ?? 0), usedRequests: Number(r ?? 0) });
-      })
-      .catch(() => undefined);
-  }, 250);
   const progress = setInterval(() => {
     const last = samples.at(-1);
-    if (!last) return;
-    const prev = samples.findLast((s) => s.t <= last.t - 30_000) ?? samples[0];
-    if (!prev) return;
+    const prev = last && (samples.findLast((s) => s.t <= last.t - 30_000) ?? samples[0]);
+    if (!last || !prev) return;
     const d = diff(prev, last);
-    const perMin = 60_000 / Math.max(1, d.t);
+    const c = charged(d);
+    const use = (m: MeterName) => fmt.pct((c[m] * 60_000) / Math.max(1, d.t) / perMinute[m]);
     console.log(
-      `  t=${Math.round(last.t / 1000)}s  last ${Math.round(d.t / 1000)}s: ${Math.round(d.ok * perMin)} req/min, ${Math.round(charged(d) * perMin)} tok/min, ${d.r429} × 429; total ok ${last.ok}, 429 ${last.r429}, enqueued ${enqueued}`,
+      `  t=${Math.round(last.t / 1000)}s  last ${Math.round(d.t / 1000)}s: requests ${use("requests")}, prompt ${use("prompt")}, uncached ${use("uncached")}, generated ${use("generated")} of their limits; ${d.r429} × 429; enqueued ${enqueued}`,
     );
   }, 30_000);
   await sleep(durationMs);
   clearInterval(progress);
   clearInterval(sampler);
-  clearInterval(limiterSampler);
   const tEnd = Date.now() - t0;
   const machine1 = machineCpuMs();
-  const machineBusy = (machine1[0] - machine0[0]) / Math.max(1, machine1[1] - machine0[1]);
   const end = sampleOf(tEnd, sim.stats());
   samples.push(end);
   feeding = false;
   await feeder;
 
   // ---- figures from the simulator's accounting
-  const startSteady = samples.reduce((best, s) => (Math.abs(s.t - (tEnd - steadyMs)) < Math.abs(best.t - (tEnd - steadyMs)) ? s : best));
+  const from = tEnd - steadyMs;
+  const startSteady = samples.reduce((best, s) => (Math.abs(s.t - from) < Math.abs(best.t - from) ? s : best));
   const steady = diff(startSteady, end);
   const whole = diff(samples[0] as Sample, end);
   const minutes = steady.t / 60_000;
-  const achievedRpm = steady.ok / minutes;
-  const achievedTpm = charged(steady) / minutes;
-  const rpmUse = achievedRpm / flags.rpm;
-  const tpmUse = achievedTpm / flags.tpm;
-  const binding = tpmUse >= rpmUse ? "tokens/min" : "requests/min";
-  const bindingUse = Math.max(rpmUse, tpmUse);
+  const c = charged(steady);
+  const use = Object.fromEntries((Object.keys(perMinute) as MeterName[]).map((m) => [m, c[m] / minutes / perMinute[m]])) as Record<MeterName, number>;
+  const binding = (Object.keys(use) as MeterName[]).reduce((a, b) => (use[b] > use[a] ? b : a));
   const steadyRequests = steady.ok + steady.r429 + steady.other;
   const wholeRequests = whole.ok + whole.r429 + whole.other;
-  const steadyView = limiterView.filter((v) => v.t >= startSteady.t);
-  const pausedShare = steadyView.length > 0 ? steadyView.filter((v) => v.paused).length / steadyView.length : 0;
-  const meanOf = (xs: number[]) => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
-  const limiterMeanTokens = meanOf(steadyView.map((v) => v.usedTokens));
-  const limiterMeanRequests = meanOf(steadyView.map((v) => v.usedRequests));
-  const timeline: { from_s: number; to_s: number; req_per_min: number; tok_per_min: number; r429: number }[] = [];
-  for (let from = 0; from < tEnd - 1000; from += 30_000) {
-    const a = samples.find((s) => s.t >= from) ?? end;
-    const b = samples.find((s) => s.t >= Math.min(from + 30_000, tEnd)) ?? end;
-    const d = diff(a, b);
-    if (d.t <= 0) continue;
-    timeline.push({
-      from_s: Math.round(a.t / 1000),
-      to_s: Math.round(b.t / 1000),
-      req_per_min: Math.round((d.ok * 60_000) / d.t),
-      tok_per_min: Math.round((charged(d) * 60_000) / d.t),
-      r429: d.r429,
-    });
-  }
 
-  // ---- the workers' view: queue waits, 429s seen, limiter waits (whole run)
-  const rateLimitWait = await scrapeHistogram(metricsUrls, "tracesift_rate_limit_wait_seconds");
-  const callDuration = await scrapeHistogram(metricsUrls, "tracesift_judge_request_duration_seconds");
-  const callSum = await scrapeSum(metricsUrls, "tracesift_judge_request_duration_seconds");
   const completed = await queue.getJobs(["completed"], 0, -1);
-  const steadyFrom = t0 + startSteady.t;
-  const inSteady = completed.filter((j) => (j.finishedOn ?? 0) >= steadyFrom);
-  const queueWaits = inSteady.map((j) => (j.processedOn ?? 0) - j.timestamp);
-  const totalTimes = inSteady.map((j) => (j.finishedOn ?? 0) - j.timestamp);
-  // Does the limiter serve big conversations as promptly as small ones? Split at the median size.
-  const bytesOf = (j: (typeof inSteady)[number]) => JSON.stringify(j.data.conversation.messages).length;
-  const medianBytes = percentile(inSteady.map(bytesOf), 50) ?? 0;
-  const smallTimes = inSteady.filter((j) => bytesOf(j) <= medianBytes).map((j) => (j.finishedOn ?? 0) - j.timestamp);
-  const largeTimes = inSteady.filter((j) => bytesOf(j) > medianBytes).map((j) => (j.finishedOn ?? 0) - j.timestamp);
+  const totalTimes = completed.filter((j) => (j.finishedOn ?? 0) >= t0 + startSteady.t).map((j) => (j.finishedOn ?? 0) - j.timestamp);
   const failed = await queue.getJobs(["failed"], 0, -1);
   const failedFor429 = failed.filter((j) => /429|rate.?limit/i.test(j.failedReason ?? ""));
-  const counts = await queue.getJobCounts("wait", "prioritized", "active", "delayed", "completed", "failed");
-
   await Promise.all(services.map((s) => s.stop()));
+  await queue.close().catch(() => undefined);
   const letters = await readTopic(kafka, topics.dlq, 15_000);
   const lettersFor429 = letters.filter((l) => /429|rate.?limit/i.test(l.value));
 
-  const figures = {
-    run: runId,
-    config: {
-      ...flags,
-      worker_rpm: workerRpm,
-      worker_tpm: workerTpm,
-      steady_state_s: steadyMs / 1000,
-      mean_call_tokens_estimate: Math.round(meanCallTokens),
-      backlog_target_jobs: backlogTarget,
-    },
+  // Cost per conversation from the workers' own results, over conversations whose every planned
+  // turn was judged in the run (the others' later turns fell outside it).
+  const results = (await readTopic(kafka, topics.output, 20_000)).map((r) => JudgeResult.parse(JSON.parse(r.value)));
+  const byConversation = new Map<string, { n: number; usd: number }>();
+  for (const r of results) {
+    if (r.status !== "judged") continue;
+    const e = byConversation.get(r.conversation_id) ?? { n: 0, usd: 0 };
+    e.n++;
+    e.usd += r.cost_usd;
+    byConversation.set(r.conversation_id, e);
+  }
+  const wholeConversations = [...byConversation].filter(([id, e]) => e.n >= (planned.get(id) ?? Number.POSITIVE_INFINITY));
+  const usdPerConversation = wholeConversations.reduce((s, [, e]) => s + e.usd, 0) / Math.max(1, wholeConversations.length);
+  const judgesPerConversation = wholeConversations.reduce((s, [, e]) => s + e.n, 0) / Math.max(1, wholeConversations.length);
+
+  return {
+    mode,
     steady_state: {
       seconds: Math.round(steady.t / 1000),
-      requests_per_min: Math.round(achievedRpm),
-      tokens_per_min_charged: Math.round(achievedTpm),
-      tokens_per_min_actual: Math.round((steady.prompt + steady.completion) / minutes),
-      rpm_use: rpmUse,
-      tpm_use: tpmUse,
-      binding_limit: binding,
-      binding_use: bindingUse,
+      use,
+      per_minute: Object.fromEntries((Object.keys(c) as MeterName[]).map((m) => [m, Math.round(c[m] / minutes)])),
+      binding_meter: binding,
+      binding_use: use[binding],
       requests: steadyRequests,
-      ok: steady.ok,
       r429: steady.r429,
       r429_share: steadyRequests > 0 ? steady.r429 / steadyRequests : 0,
-      other_errors: steady.other,
-      fleet_paused_share: pausedShare,
-      limiter_window_mean_tokens: Math.round(limiterMeanTokens),
-      limiter_window_mean_requests: Math.round(limiterMeanRequests),
-      queue_wait_p50_ms: percentile(queueWaits, 50),
-      queue_wait_p99_ms: percentile(queueWaits, 99),
+      cached_share: steady.prompt > 0 ? steady.cached / steady.prompt : 0,
       enqueue_to_done_p50_ms: percentile(totalTimes, 50),
       enqueue_to_done_p99_ms: percentile(totalTimes, 99),
-      enqueue_to_done_small_p50_ms: percentile(smallTimes, 50),
-      enqueue_to_done_small_p99_ms: percentile(smallTimes, 99),
-      enqueue_to_done_large_p50_ms: percentile(largeTimes, 50),
-      enqueue_to_done_large_p99_ms: percentile(largeTimes, 99),
-      median_conversation_kb: Math.round(medianBytes / 102.4) / 10,
-      jobs_completed: inSteady.length,
     },
     whole_run: {
       seconds: Math.round(whole.t / 1000),
@@ -359,67 +332,75 @@ try {
       r429: whole.r429,
       r429_share: wholeRequests > 0 ? whole.r429 / wholeRequests : 0,
       other_errors: whole.other,
-      machine_busy: machineBusy,
+      cached_share: whole.prompt > 0 ? whole.cached / whole.prompt : 0,
+      provider_bill_usd: whole.cost,
+      usd_per_1000_calls: whole.ok > 0 ? (1000 * whole.cost) / whole.ok : null,
+      usd_per_1000_conversations: wholeConversations.length > 0 ? 1000 * usdPerConversation : null,
+      judge_calls_per_conversation: judgesPerConversation,
+      conversations_fully_judged: wholeConversations.length,
       jobs_enqueued: enqueued,
       jobs_completed: completed.length,
       jobs_failed: failed.length,
       jobs_failed_for_429: failedFor429.length,
       dead_letters: letters.length,
       dead_letters_for_429: lettersFor429.length,
-      queue_counts_at_end: counts,
-      sim_call_ms_mean: simDurations.length > 0 ? simDurations.reduce((a, b) => a + b, 0) / simDurations.length : null,
-      sim_call_ms_p99: percentile(simDurations, 99),
-      worker_call_ms_mean: callSum.count > 0 ? (1000 * callSum.sum) / callSum.count : null,
-      worker_call_ms_p99_bucket: (histogramQuantile(callDuration, 0.99) ?? Number.NaN) * 1000,
-      rate_limit_wait_p50_s: histogramQuantile(rateLimitWait, 0.5),
-      rate_limit_wait_p99_s: histogramQuantile(rateLimitWait, 0.99),
-    },
-    timeline_30s: timeline,
-    r429_at_s: refusedAt.map((ms) => Math.round(ms) / 1000),
-    targets: {
-      binding_use_ge_95pct: bindingUse >= 0.95,
-      r429_lt_1pct: (steadyRequests > 0 ? steady.r429 / steadyRequests : 0) < 0.01 && (wholeRequests > 0 ? whole.r429 / wholeRequests : 0) < 0.01,
-      no_job_failed_for_429: failedFor429.length === 0 && lettersFor429.length === 0,
+      machine_busy: (machine1[0] - machine0[0]) / Math.max(1, machine1[1] - machine0[1]),
     },
   };
+}
 
-  console.log("\nper 30 s (from the simulator):");
-  for (const r of timeline) console.log(`  ${String(r.from_s).padStart(4)}-${String(r.to_s).padEnd(4)}s  ${String(r.req_per_min).padStart(5)} req/min  ${String(r.tok_per_min).padStart(7)} tok/min  ${r.r429} × 429`);
-  if (refusedAt.length > 0) console.log(`429s answered at (s since the load started): ${refusedAt.map((ms) => (ms / 1000).toFixed(2)).join(", ")}`);
-  const ss = figures.steady_state;
-  const wr = figures.whole_run;
-  const rows: Row[] = [
-    ["limit (simulator)", `${flags.rpm} rpm / ${flags.tpm} tpm`],
-    ["steady-state window", `last ${ss.seconds} s`],
-    ["requests/min achieved", `${ss.requests_per_min}`, `${fmt.pct(rpmUse)} of ${flags.rpm}`],
-    ["tokens/min achieved (charged)", `${ss.tokens_per_min_charged}`, `${fmt.pct(tpmUse)} of ${flags.tpm} (prompt + ${chargeMaxTokens ? `max_tokens ${maxTokens}` : "actual completion"})`],
-    ["tokens/min (prompt+completion)", `${ss.tokens_per_min_actual}`, "what usage reports"],
-    ["binding limit used", fmt.pct(bindingUse), `${binding}; target ≥ 95%`],
-    ["429s, steady state", `${ss.r429} / ${ss.requests}`, `${fmt.pct(ss.r429_share)}; target < 1%`],
-    ["429s, whole run", `${wr.r429} / ${wr.requests}`, fmt.pct(wr.r429_share)],
-    ["fleet paused after 429s", fmt.pct(pausedShare), "share of the steady-state window"],
-    ["limiter's window, mean", `${Math.round(limiterMeanTokens)} tok / ${Math.round(limiterMeanRequests)} req`, `its cap: ${Math.round(workerTpm * 0.97)} tok / ${Math.round(workerRpm * 0.97)} req (safety 0.97)`],
-    ["jobs failed / failed for 429", `${wr.jobs_failed} / ${wr.jobs_failed_for_429}`, "BullMQ failed set; target 0"],
-    ["dead letters / for 429", `${wr.dead_letters} / ${wr.dead_letters_for_429}`],
-    ["queue wait p50 / p99", `${fmt.s(ss.queue_wait_p50_ms)} / ${fmt.s(ss.queue_wait_p99_ms)}`, `processedOn - timestamp, ${ss.jobs_completed} jobs done in steady state`],
-    ["enqueue → done p50 / p99", `${fmt.s(ss.enqueue_to_done_p50_ms)} / ${fmt.s(ss.enqueue_to_done_p99_ms)}`],
-    [
-      "  smaller / larger half",
-      `${fmt.s(ss.enqueue_to_done_small_p50_ms)} / ${fmt.s(ss.enqueue_to_done_large_p50_ms)} p50`,
-      `p99 ${fmt.s(ss.enqueue_to_done_small_p99_ms)} / ${fmt.s(ss.enqueue_to_done_large_p99_ms)}; split at ${ss.median_conversation_kb} KB`,
-    ],
-    ["rate-limiter wait p50 / p99", `≤${fmt.n(wr.rate_limit_wait_p50_s, 2)} / ≤${fmt.n(wr.rate_limit_wait_p99_s, 2)} s`, "workers' histogram, whole run"],
-    [
-      "model call: simulator / worker view",
-      `${fmt.n(wr.sim_call_ms_mean)} / ${fmt.n(wr.worker_call_ms_mean)} ms mean`,
-      `p99 ${fmt.n(wr.sim_call_ms_p99)} / ≤${fmt.n(wr.worker_call_ms_p99_bucket)} ms; the gap is time outside the provider (build, send, parse)`,
-    ],
-    ["machine CPU busy (2 cores)", fmt.pct(machineBusy), "whole run, everything on the machine"],
-    ["jobs enqueued / completed", `${wr.jobs_enqueued} / ${wr.jobs_completed}`, `backlog kept ≥ ${backlogTarget} waiting`],
-  ];
-  printTable(`limits — ${flags.workers} judge workers at the provider's limit (run ${runId})`, rows);
-  const ok = Object.values(figures.targets).every(Boolean);
-  console.log(`targets: ${ok ? "all met" : `MISSED ${Object.entries(figures.targets).filter(([, v]) => !v).map(([k]) => k).join(", ")}`}`);
+try {
+  console.log(
+    `limits: run ${runId}: simulator at ${flags.scale} × Fireworks' starting limits = ${limits.promptTps} prompt / ${limits.uncachedPromptTps} uncached prompt / ${limits.generatedTps} generated tokens/s, ${limits.rpm} rpm (also the account cap); ` +
+      `ramp from ${flags["ramp-start"]} over ${flags["ramp-ms"] / 1000} s; ${flags.replicas} serving replicas; ${flags.workers} workers × ${flags.concurrency}; ` +
+      `${flags["min-kb"]}-${flags["max-kb"]} KB conversations judged at their last 1-${flags["max-turns"]} turns, ${flags["turn-gap"]} s apart; ${flags.duration} s per run, steady state = last ${steadyMs / 1000} s; logs ${logDir}`,
+  );
+  const { url: simUrl } = await sim.listen(0, "127.0.0.1");
+  const runs = [];
+  for (const mode of modes) runs.push(await run(mode as "configured" | "learned", simUrl));
+
+  const rows: Row[] = [];
+  for (const r of runs) {
+    const ss = r.steady_state;
+    const wr = r.whole_run;
+    const meterRow = (m: MeterName, label: string): Row => [
+      `  ${label}`,
+      fmt.pct(ss.use[m]),
+      `${ss.per_minute[m]} of ${perMinute[m]} a minute${m === ss.binding_meter ? "  ← binds" : ""}`,
+    ];
+    rows.push(
+      [`${r.mode === "configured" ? "limits configured" : "limits learned from headers only"}`, "", ""],
+      meterRow("requests", "requests"),
+      meterRow("prompt", "prompt tokens"),
+      meterRow("uncached", "uncached prompt tokens"),
+      meterRow("generated", "generated tokens"),
+      ["  binding meter used", fmt.pct(ss.binding_use), `${ss.binding_meter}, steady state (last ${ss.seconds} s); target ≥ 95%`],
+      ["  429s, steady / whole run", `${ss.r429} / ${ss.requests}, ${wr.r429} / ${wr.requests}`, `${fmt.pct(ss.r429_share)} / ${fmt.pct(wr.r429_share)}; target < 1%`],
+      ["  jobs failed / for 429", `${wr.jobs_failed} / ${wr.jobs_failed_for_429}`, `dead letters ${wr.dead_letters} / for 429 ${wr.dead_letters_for_429}; target 0`],
+      ["  cached share of prompt tokens", fmt.pct(wr.cached_share), `steady state ${fmt.pct(ss.cached_share)}`],
+      [
+        "  cost per 1,000 conversations",
+        `$${fmt.n(wr.usd_per_1000_conversations, 3)}`,
+        `${fmt.n(wr.judge_calls_per_conversation, 2)} judge calls each (${wr.conversations_fully_judged} conversations with every turn judged); $${fmt.n(wr.usd_per_1000_calls, 3)} per 1,000 calls`,
+      ],
+      ["  enqueue → done p50 / p99", `${fmt.s(ss.enqueue_to_done_p50_ms)} / ${fmt.s(ss.enqueue_to_done_p99_ms)}`, `backlog of ${flags.backlog} jobs kept waiting`],
+      ["  machine CPU busy (2 cores)", fmt.pct(wr.machine_busy), `${wr.jobs_completed} jobs done`],
+    );
+  }
+  printTable(`limits — ${flags.workers} judge workers at Fireworks-style limits (run ${runId})`, rows);
+  const targets = Object.fromEntries(
+    runs.map((r) => [
+      r.mode,
+      {
+        binding_use_ge_95pct: r.steady_state.binding_use >= 0.95,
+        r429_lt_1pct: r.whole_run.r429_share < 0.01,
+        no_job_failed_for_429: r.whole_run.jobs_failed_for_429 === 0 && r.whole_run.dead_letters_for_429 === 0,
+      },
+    ]),
+  );
+  const missed = Object.entries(targets).flatMap(([mode, t]) => Object.entries(t).flatMap(([k, ok]) => (ok ? [] : [`${mode}.${k}`])));
+  console.log(`targets: ${missed.length === 0 ? "all met" : `MISSED ${missed.join(", ")}`}`);
+  const figures = { run: runId, config: { ...flags, limits, per_minute: perMinute }, runs, targets };
   console.log(`figures: ${writeFigures(flags.tag ? `limits-${flags.tag}` : "limits", figures)}`);
 } finally {
   await cleanup();

@@ -251,7 +251,7 @@ async function fleetPhase(kb: number, n: number, warmup: number): Promise<Phase>
   const ready = [waitForHttp(`http://127.0.0.1:${ingestPort}/readyz`, 90_000, ingest)];
   for (let i = 1; i <= flags.workers; i++) {
     const port = await freePort();
-    const limits: Record<string, string> = flags.limiter === "adaptive" ? {} : { JUDGE_RPM: "100000000", JUDGE_TPM: "100000000000" };
+    const limits: Record<string, string> = flags.limiter === "adaptive" ? {} : { JUDGE_RPM: "100000000", JUDGE_PROMPT_TPM: "100000000000" };
     const w = launch("judge-worker", `judge-worker-${kb}kb-${i}`, {
       ...common,
       ...limits,

@@ -67,7 +67,7 @@ const worker = startService({
     JUDGE_BASE_URL: `http://127.0.0.1:${simPort}/inference/v1`,
     JUDGE_CONCURRENCY: String(flags.concurrency),
     JUDGE_RPM: "100000000",
-    JUDGE_TPM: "100000000000",
+    JUDGE_PROMPT_TPM: "100000000000",
     METRICS_PORT: String(workerPort),
     LOG_LEVEL: "warn",
     OUTPUT_LINGER_MS: String(flags.linger),

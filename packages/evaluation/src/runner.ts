@@ -131,7 +131,7 @@ class CachedCaller {
         continue;
       }
       answers++;
-      await lease.settle({ actualTokens: call.usage.total_tokens });
+      await lease.settle(call.usage);
       await this.limiter.onSuccess();
       await this.limiter.learnFromHeaders(call.headers);
       const latency = Math.round(call.latencyMs);

@@ -5,8 +5,8 @@ import type { SimContext } from "./context.ts";
 import { malformedContent, readDirectives } from "./faults.ts";
 import { describeIssues, type Hangup, HttpError, readJson, sendError, sendJson, sleep } from "./http.ts";
 import type { InjectedFault, MalformedVariant } from "./options.ts";
-import { WINDOW_MS } from "./rate-limiter.ts";
-import { messageTokens, promptTokens, textTokens } from "./tokens.ts";
+import { type Limits, WINDOW_MS } from "./rate-limiter.ts";
+import { promptTokens, textTokens } from "./tokens.ts";
 import { decideVerdict, parseTranscript, verdictContent } from "./verdict.ts";
 
 const ContentSchema = z.union([
@@ -44,7 +44,8 @@ export async function handleChat(
     authorize(ctx, req);
     const body = parseRequest(await readJson(req));
     model = body.model;
-    const outcome = await answer(ctx, body, res, hangup);
+    const session = req.headers["x-multi-turn-session-id"];
+    const outcome = await answer(ctx, body, res, hangup, typeof session === "string" ? session : undefined);
     return { outcome, model };
   } catch (err) {
     if (err instanceof HttpError) {
@@ -75,9 +76,9 @@ function parseRequest(json: unknown): ChatRequest {
   return parsed.data;
 }
 
-async function answer(ctx: SimContext, body: ChatRequest, res: ServerResponse, hangup: Hangup): Promise<Outcome> {
+async function answer(ctx: SimContext, body: ChatRequest, res: ServerResponse, hangup: Hangup, session: string | undefined): Promise<Outcome> {
   const { config } = ctx;
-  const limits = { rpm: config.rpm, tpm: config.tpm };
+  const limits = limitsOf(config);
   const drawn = ctx.faults.next(config.faults, ctx.random);
   let malformed: MalformedVariant | undefined;
   if (drawn) {
@@ -114,20 +115,30 @@ async function answer(ctx: SimContext, body: ChatRequest, res: ServerResponse, h
     finishReason = "length";
   }
   const prompt = promptTokens(contents);
-  const charge = prompt + (config.tpmCompletion === "max_tokens" && maxTokens !== undefined ? maxTokens : completion);
+  // The replica decides what is cached: the same session always lands on the same one.
+  const replica = session === undefined ? Math.floor(ctx.random() * config.replicas) : replicaFor(session, config.replicas);
+  const blocks = ctx.cache.blocks(
+    replica,
+    body.model,
+    body.messages.map((m, i) => ({ role: m.role, content: contents[i] ?? "" })),
+  );
+  const cached = Math.min(prompt, ctx.cache.lookup(blocks));
+  const charge = {
+    tokens: prompt + (config.tpmCompletion === "max_tokens" && maxTokens !== undefined ? maxTokens : completion),
+    prompt,
+    uncachedPrompt: prompt - cached,
+    generated: completion,
+  };
 
   const decision = ctx.limiter.admit(body.model, charge, limits);
   if (!decision.ok) {
     const headers = { ...decision.headers };
     if (config.sendRetryAfter) headers["retry-after"] = String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000)));
-    const what = decision.exceeded === "requests" ? `${config.rpm} requests` : `${config.tpm} tokens`;
-    const message = `Rate limit exceeded: ${what} per ${WINDOW_MS / 1000} s for model ${body.model}`;
+    const message = `Rate limit exceeded: ${decision.limit} ${decision.exceeded} per ${WINDOW_MS / 1000} s for model ${body.model}`;
     sendError(res, new HttpError(429, "RATE_LIMIT_EXCEEDED", message, "rate_limit_error"), headers);
     return { status: 429, fault: `rate limit (${decision.exceeded})` };
   }
-
-  const prefix = leadingSystem(body);
-  const cached = prefix.length > 0 && ctx.cache.touch(body.model, prefix.join("\n")) ? sum(prefix.map(messageTokens)) : 0;
+  ctx.cache.store(blocks);
 
   if (directives.failOnceIds.length > 0 && ctx.faults.failOnce(directives.failOnceIds)) {
     sendError(res, faultError({ kind: "500" }));
@@ -183,7 +194,7 @@ function faultError(fault: InjectedFault): HttpError {
 }
 
 function faultHeaders(ctx: SimContext, fault: InjectedFault, model: string): Record<string, string> {
-  const headers = fault.kind === "429" ? ctx.limiter.peek(model, { rpm: ctx.config.rpm, tpm: ctx.config.tpm }) : {};
+  const headers = fault.kind === "429" ? ctx.limiter.peek(model, limitsOf(ctx.config)) : {};
   const retryable = fault.kind === "429" || fault.kind === "503";
   if (fault.retryAfterSeconds !== undefined) headers["retry-after"] = String(fault.retryAfterSeconds);
   else if (retryable && ctx.config.sendRetryAfter) headers["retry-after"] = "1";
@@ -202,16 +213,22 @@ function judgedText(body: ChatRequest): string {
   return textOf(user?.content);
 }
 
-/** The static prefix Fireworks can cache: the system messages before the first other message. */
-function leadingSystem(body: ChatRequest): string[] {
-  const prefix: string[] = [];
-  for (const m of body.messages) {
-    if (m.role !== "system") break;
-    prefix.push(textOf(m.content));
-  }
-  return prefix;
+function limitsOf(config: SimContext["config"]): Limits {
+  return {
+    rpm: config.rpm,
+    tpm: config.tpm,
+    promptTps: config.promptTokensPerSec,
+    uncachedPromptTps: config.uncachedPromptTokensPerSec,
+    generatedTps: config.generatedTokensPerSec,
+    accountRpm: config.accountRpm,
+    rampStartShare: config.rampStartShare,
+    rampMs: config.rampMs,
+  };
 }
 
-function sum(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0);
+/** The replica a session is pinned to (FNV-1a: a cheap, stable spread of session ids). */
+export function replicaFor(session: string, replicas: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < session.length; i++) h = Math.imul(h ^ session.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % replicas;
 }

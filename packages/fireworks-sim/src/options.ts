@@ -23,8 +23,32 @@ export const SimOptionsSchema = z.strictObject({
   latencyJitterMs: z.number().min(0).default(0),
   /** Requests per minute per model; unset = unlimited. */
   rpm: unsettable(z.number().int().positive()),
-  /** Tokens per minute per model (prompt + completion); unset = unlimited. */
+  /** Tokens per minute per model (prompt + completion), an OpenAI-style single meter; unset = unlimited. */
   tpm: unsettable(z.number().int().positive()),
+  /**
+   * Fireworks' three token meters, per second as its headers report them (starting limits 60,000 /
+   * 15,000 / 600), each metered over the sliding 60 s window (60 × this per window): total prompt
+   * tokens, uncached prompt tokens (prompt minus cached), generated tokens. Unset = unlimited.
+   */
+  promptTokensPerSec: unsettable(z.number().positive()),
+  uncachedPromptTokensPerSec: unsettable(z.number().positive()),
+  generatedTokensPerSec: unsettable(z.number().positive()),
+  /** Requests per minute across all models of the account (Fireworks: 6,000). Unset = unlimited. */
+  accountRpm: unsettable(z.number().int().positive()),
+  /**
+   * Adaptive limits: after a window without traffic a model starts at this share of rpm and of each
+   * token meter and reaches the full limits `rampMs` later, so a burst from cold gets 429s below the
+   * ceiling. 1 (default) = fixed limits.
+   */
+  rampStartShare: z.number().gt(0).max(1).default(1),
+  rampMs: z.number().int().positive().default(30_000),
+  /** Simulated serving replicas, each with its own prompt cache. Requests carrying
+   *  `x-multi-turn-session-id` always go to the same replica; others to a random one. */
+  replicas: z.number().int().positive().default(1),
+  /** USD per 1M tokens, for the simulator's own bill (stats.costUsd); cached input at its discount. */
+  price: z
+    .strictObject({ input: z.number().min(0), cachedInput: z.number().min(0), output: z.number().min(0) })
+    .default({ input: 0.5, cachedInput: 0.25, output: 0.5 }),
   /**
    * What a request's completion costs against tpm: `max_tokens` reserves the requested maximum as OpenAI
    * does (the actual answer when a request sets none); `actual` charges the answer's real length.
@@ -34,7 +58,7 @@ export const SimOptionsSchema = z.strictObject({
   sendRetryAfter: z.boolean().default(false),
   /** Send `x-ratelimit-*` on successful responses too (429s always carry them). */
   sendRateLimitHeaders: z.boolean().default(true),
-  /** How long a system prompt stays in the prompt cache after its last use. */
+  /** How long a cached prompt prefix stays in a replica's cache after its last use. */
   promptCacheTtlMs: z.number().int().min(0).default(5 * 60_000),
   faults: FaultRatesSchema.prefault({}),
   /** Seed for fault draws and jitter, for reproducible runs; unset uses Math.random. */

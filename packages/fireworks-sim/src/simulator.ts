@@ -146,7 +146,10 @@ async function chat(ctx: SimContext, path: string, req: IncomingMessage, res: Se
   } finally {
     ctx.inFlight.delete(hangup);
     const { outcome, model } = result;
-    stats.finished(outcome.status, model, outcome.tokens, outcome.malformed);
+    const t = outcome.tokens;
+    const price = ctx.config.price;
+    const cost = t ? ((t.prompt - t.cached) * price.input + t.cached * price.cachedInput + t.completion * price.output) / 1e6 : 0;
+    stats.finished(outcome.status, model, outcome.tokens, outcome.malformed, cost);
     ctx.onRequest?.({
       method: req.method ?? "POST",
       path,

@@ -13,6 +13,8 @@ export type ModelStats = {
 };
 
 export type SimStats = ModelStats & {
+  /** What the simulated provider billed (price option; cached input at its discount). */
+  costUsd: number;
   /** Requests that got a 200 whose content is deliberately not a valid verdict. */
   malformed: number;
   /**
@@ -35,7 +37,7 @@ export class StatsRecorder {
   private stats: SimStats = StatsRecorder.empty();
 
   private static empty(): SimStats {
-    return { ...emptyModelStats(), malformed: 0, timeouts: 0, inFlight: 0, byModel: {} };
+    return { ...emptyModelStats(), costUsd: 0, malformed: 0, timeouts: 0, inFlight: 0, byModel: {} };
   }
 
   started(): void {
@@ -44,7 +46,8 @@ export class StatsRecorder {
   }
 
   /** Records how a request ended. `model` is known once the body parsed. */
-  finished(status: number | "timeout", model: string | undefined, tokens?: TokenCounts, malformed = false): void {
+  finished(status: number | "timeout", model: string | undefined, tokens?: TokenCounts, malformed = false, costUsd = 0): void {
+    this.stats.costUsd += costUsd;
     const key = String(status);
     this.stats.inFlight--;
     this.stats.byStatus[key] = (this.stats.byStatus[key] ?? 0) + 1;

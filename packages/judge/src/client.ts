@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Conversation, TokenUsage, Verdict } from "@tracesift/schemas";
 import OpenAI from "openai";
 import { createHttpFetch } from "./http.ts";
@@ -17,6 +18,20 @@ export type JudgeClientOptions = {
 };
 
 export type ChatMessage = { role: "system" | "user"; content: string };
+
+export type CallOptions = {
+  /** The conversation being judged: every call about it carries the same session id, so the
+   *  provider routes it to the replica that holds its cached prompt prefix. */
+  conversationId?: string;
+};
+
+/** Fireworks' prompt-cache affinity header: calls with the same value go to the same replica. */
+export const SESSION_HEADER = "x-multi-turn-session-id";
+
+/** An opaque, stable session id: the provider needs affinity, not the conversation id itself. */
+export function sessionIdFor(conversationId: string): string {
+  return createHash("sha256").update(conversationId).digest("hex").slice(0, 32);
+}
 
 export type JudgeCall = {
   verdict: Verdict;
@@ -54,7 +69,7 @@ export function createJudgeClient(options: JudgeClientOptions) {
   });
 
   /** One verdict call with caller-built messages (the judge's prompt, or another such as an arbiter's). */
-  async function complete(messages: ChatMessage[]): Promise<JudgeCall> {
+  async function complete(messages: ChatMessage[], call: CallOptions = {}): Promise<JudgeCall> {
     const started = performance.now();
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     let headers: Headers;
@@ -69,7 +84,9 @@ export function createJudgeClient(options: JudgeClientOptions) {
             options.responseFormat === "json_schema"
               ? { type: "json_schema", json_schema: VERDICT_JSON_SCHEMA }
               : { type: "json_object" },
-        })
+        },
+        call.conversationId === undefined ? undefined : { headers: { [SESSION_HEADER]: sessionIdFor(call.conversationId) } },
+        )
         .withResponse();
       completion = data;
       headers = response.headers;
@@ -79,20 +96,21 @@ export function createJudgeClient(options: JudgeClientOptions) {
     const latencyMs = performance.now() - started;
     const raw = completion.choices[0]?.message?.content ?? "";
     const usage = readUsage(completion, headers);
-    // Parse last: invalid output still cost tokens, and the caller records them before retrying.
+    // Parse last: invalid output is still billed and metered, so the error carries what the
+    // provider charged for the caller's metrics, budget and limiter.
     try {
       return { verdict: parseVerdict(raw), usage, latencyMs, raw, headers };
     } catch (err) {
-      if (err instanceof InvalidOutputError) Object.assign(err, { usage, latencyMs });
+      if (err instanceof InvalidOutputError) throw new InvalidOutputError(err.message, raw, { usage, latencyMs, headers });
       throw err;
     }
   }
 
-  function judge(conversation: Pick<Conversation, "messages">): Promise<JudgeCall> {
-    return complete(buildChatMessages(conversation));
+  function judge(conversation: Pick<Conversation, "messages"> & { id?: string }): Promise<JudgeCall> {
+    return complete(buildChatMessages(conversation), conversation.id === undefined ? {} : { conversationId: conversation.id });
   }
 
-  return { judge, complete, model: options.model };
+  return { judge, complete, model: options.model, maxTokens: options.maxTokens };
 }
 export type JudgeClient = ReturnType<typeof createJudgeClient>;
 

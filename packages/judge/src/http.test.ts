@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createJudgeClient, JudgeCallError } from "./client.ts";
+import { createJudgeClient, JudgeCallError, SESSION_HEADER } from "./client.ts";
 import { createHttpFetch } from "./http.ts";
+import { InvalidOutputError } from "./verdict.ts";
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 let handler: Handler = (_req, _body, res) => res.end();
@@ -52,6 +53,36 @@ describe("createHttpFetch under the openai SDK", () => {
     expect(last?.headers.authorization).toBe("Bearer secret-key");
     expect(Number(last?.headers["content-length"])).toBe(Buffer.byteLength(last?.body ?? ""));
     expect(JSON.parse(last?.body ?? "{}").messages[1].content).toContain("héllo ✓");
+  });
+
+  it("sends a stable, opaque session id per conversation for prompt-cache affinity", async () => {
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(completion('{"perceived_error": false, "reason": "No sign of a problem."}'));
+    };
+    const messages = [{ role: "user" as const, content: "x" }];
+    await client().judge({ id: "conv-42", messages });
+    await client().judge({ id: "conv-42", messages: [...messages, { role: "assistant" as const, content: "y" }] });
+    await client().judge({ messages });
+    const ids = seen.slice(-3).map((r) => r.headers[SESSION_HEADER]);
+    expect(ids[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(ids[1]).toBe(ids[0]);
+    expect(ids[0]).not.toContain("conv-42");
+    expect(ids[2]).toBeUndefined();
+  });
+
+  it("throws malformed output as InvalidOutputError carrying what the provider billed", async () => {
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { "content-type": "application/json", "x-ratelimit-limit-tokens-generated": "600" });
+      res.end(completion("Sure! The user seems upset."));
+    };
+    const err = await client().judge({ messages: [{ role: "user", content: "x" }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidOutputError);
+    const invalid = err as InvalidOutputError;
+    expect(invalid.raw).toBe("Sure! The user seems upset.");
+    expect(invalid.usage).toEqual({ prompt_tokens: 100, cached_prompt_tokens: 64, completion_tokens: 20, total_tokens: 120 });
+    expect(invalid.latencyMs).toBeGreaterThan(0);
+    expect(invalid.headers?.get("x-ratelimit-limit-tokens-generated")).toBe("600");
   });
 
   it("turns a 429 with retry-after into a rate-limit error the fleet can pause on", async () => {

@@ -1,4 +1,11 @@
-export { type ChatMessage, createJudgeClient, type JudgeCall, JudgeCallError, type JudgeClient, type JudgeClientOptions, readUsage, retryAfterMs } from "./client.ts";
+export {
+  type CallOptions,
+  type ChatMessage,
+  createJudgeClient, type JudgeCall, JudgeCallError, type JudgeClient, type JudgeClientOptions, readUsage,
+  retryAfterMs,
+  SESSION_HEADER,
+  sessionIdFor,
+} from "./client.ts";
 export { callCostUsd, DEFAULT_PRICES, GpuHourPrice, Price, PricingTable, priceFor, TokenPrice, tokenCostUsd } from "./pricing.ts";
 export {
   buildChatMessages,
@@ -11,4 +18,4 @@ export {
   TRANSCRIPT_HEADER,
   VERDICT_JSON_SCHEMA,
 } from "./prompt.ts";
-export { InvalidOutputError, parseVerdict } from "./verdict.ts";
+export { type BilledCall, InvalidOutputError, parseVerdict } from "./verdict.ts";

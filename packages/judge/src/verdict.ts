@@ -1,15 +1,25 @@
 import { type TokenUsage, Verdict } from "@tracesift/schemas";
 
+/** What the provider billed for a call: a malformed answer is still paid and still metered. */
+export type BilledCall = { usage: TokenUsage; latencyMs: number; headers: Headers };
+
 export class InvalidOutputError extends Error {
   override name = "InvalidOutputError";
-  /** What the provider billed for the call that produced it: invalid output is paid like any answer. */
-  usage?: TokenUsage;
-  latencyMs?: number;
+  /** Set by the judge client (absent only when parseVerdict is called on text alone). */
+  readonly usage?: TokenUsage;
+  readonly latencyMs?: number;
+  readonly headers?: Headers;
   constructor(
     message: string,
     readonly raw: string,
+    billed?: BilledCall,
   ) {
     super(message);
+    if (billed) {
+      this.usage = billed.usage;
+      this.latencyMs = billed.latencyMs;
+      this.headers = billed.headers;
+    }
   }
 }
 

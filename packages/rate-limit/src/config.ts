@@ -8,8 +8,12 @@ export const ModelLimitsSchema = z
   .object({
     /** Requests per window (per minute in production). */
     rpm: z.number().int().positive().optional(),
-    /** Tokens (prompt + completion) per window. */
-    tpm: z.number().int().positive().optional(),
+    /** Prompt tokens per window, cached or not (Fireworks: `x-ratelimit-limit-tokens-prompt`). */
+    promptTpm: z.number().int().positive().optional(),
+    /** Prompt tokens minus cached ones per window (`x-ratelimit-limit-tokens-cache-adjusted-prompt`). */
+    uncachedPromptTpm: z.number().int().positive().optional(),
+    /** Completion tokens per window (`x-ratelimit-limit-tokens-generated`). */
+    generatedTpm: z.number().int().positive().optional(),
     /** Calls in flight at once, across the fleet. */
     maxInFlight: z.number().int().positive().optional(),
   })
@@ -17,7 +21,7 @@ export const ModelLimitsSchema = z
 
 export type ModelLimits = z.infer<typeof ModelLimitsSchema>;
 
-/** Model id → limits, e.g. `{"accounts/fireworks/models/x": {"rpm": 600, "tpm": 200000}}`. */
+/** Model id → limits, e.g. `{"accounts/fireworks/models/x": {"rpm": 600, "promptTpm": 3600000}}`. */
 export const ModelLimitsMapSchema = z.record(z.string().min(1), ModelLimitsSchema);
 
 export type ModelLimitsMap = z.infer<typeof ModelLimitsMapSchema>;

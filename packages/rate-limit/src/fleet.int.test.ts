@@ -1,10 +1,10 @@
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { connect, deleteKeys, type Fleet, fleet, uniquePrefix } from "./test-support.ts";
+import { connect, deleteKeys, type Fleet, fleet, promptOnly, uniquePrefix } from "./test-support.ts";
 
 // Real Redis; several FleetRateLimiter instances on one prefix stand in for replicas.
 const model = "accounts/fireworks/models/test";
-const roomy = { rpm: 1_000_000, tpm: 1_000_000_000 };
+const roomy = { rpm: 1_000_000, promptTpm: 1_000_000_000, uncachedPromptTpm: 1_000_000_000, generatedTpm: 1_000_000_000 };
 let redis: Redis;
 let prefix: string;
 let replica: Fleet;
@@ -72,7 +72,7 @@ describe("adaptive concurrency (AIMD) while limits are unknown", () => {
     const held = [];
     for (let i = 0; i < 4; i++) held.push(await a.acquire({ tokens: 1, priority: "live" }));
     await expect(b.acquire({ tokens: 1, priority: "live", signal: AbortSignal.timeout(200) })).rejects.toThrow();
-    await Promise.all(held.map((l) => l.settle({ actualTokens: 1 })));
+    await Promise.all(held.map((l) => l.settle(promptOnly(1))));
 
     await b.onRateLimited({ status: 429, retryAfterMs: 0 });
     expect((await a.snapshot()).adaptiveConcurrency).toBe(2);
@@ -83,8 +83,9 @@ describe("adaptive concurrency (AIMD) while limits are unknown", () => {
     expect((await b.snapshot()).adaptiveConcurrency).toBe(10);
   });
 
-  it("is not enforced once rpm and tpm are known", async () => {
-    const l = replica({ limits: { rpm: 1000, tpm: 100_000 } });
+  it("is not enforced once a token meter's limit is known (requests alone do not end it)", async () => {
+    expect((await replica({ limits: { rpm: 1000 } }).snapshot()).adaptiveEnforced).toBe(true);
+    const l = replica({ limits: { rpm: 1000, uncachedPromptTpm: 100_000 } });
     expect((await l.snapshot()).adaptiveEnforced).toBe(false);
     for (let i = 0; i < 6; i++) await l.acquire({ tokens: 1, priority: "live", signal: AbortSignal.timeout(500) });
     expect((await l.snapshot()).inFlight).toBe(6);
@@ -118,30 +119,29 @@ describe("in-flight leases", () => {
 });
 
 describe("learnFromHeaders", () => {
-  it("stores per-minute limits fleet-wide; configured limits take precedence", async () => {
+  it("stores each meter's per-minute limit fleet-wide; configured limits take precedence", async () => {
     const learner = replica({ limits: {} });
-    const configured = replica({ limits: { tpm: 5000 } });
+    const configured = replica({ limits: { generatedTpm: 5000 } });
     await learner.learnFromHeaders(
       new Headers({
-        "x-ratelimit-limit-requests": "600",
-        "x-ratelimit-limit-tokens-prompt": "1000",
-        "x-ratelimit-limit-tokens-generated": "500",
+        "x-ratelimit-limit-requests": "6000",
+        "x-ratelimit-limit-tokens-prompt": "60000",
+        "x-ratelimit-limit-tokens-cache-adjusted-prompt": "15000",
+        "x-ratelimit-limit-tokens-generated": "600",
       }),
     );
-    expect(await learner.snapshot()).toMatchObject({
-      limits: { rpm: 600, tpm: 30_000 },
-      learned: { rpm: 600, tpm: 30_000 },
-      adaptiveEnforced: false,
-    });
-    expect((await configured.snapshot()).limits).toEqual({ rpm: 600, tpm: 5000 });
+    const learned = { rpm: 6000, promptTpm: 3_600_000, uncachedPromptTpm: 900_000, generatedTpm: 36_000 };
+    expect(await learner.snapshot()).toMatchObject({ limits: learned, learned, adaptiveEnforced: false });
+    expect((await configured.snapshot()).limits).toEqual({ ...learned, generatedTpm: 5000 });
   });
 
-  it("enforces learned limits", async () => {
+  it("enforces learned limits, each meter on its own", async () => {
     const l = replica({ limits: {}, burstFactor: 0 });
-    await l.learnFromHeaders({ "X-RateLimit-Limit-Requests": "3", "X-RateLimit-Limit-Tokens-Prompt": "100" });
-    await l.acquire({ tokens: 1, priority: "live" });
-    await l.acquire({ tokens: 1, priority: "live" });
-    // 0.97 × 3 = 2.91: the third request must wait for the window.
-    await expect(l.acquire({ tokens: 1, priority: "live", signal: AbortSignal.timeout(300) })).rejects.toThrow();
+    await l.learnFromHeaders({ "X-RateLimit-Limit-Requests": "100", "X-RateLimit-Limit-Tokens-Cache-Adjusted-Prompt": "5" });
+    // 0.97 × 300 = 291 uncached tokens a window; the prompt meter is unknown and does not bind.
+    const a = await l.acquire({ tokens: 200, priority: "live" });
+    await a.settle({ prompt_tokens: 1000, cached_prompt_tokens: 800, completion_tokens: 1 });
+    await l.acquire({ tokens: 80, priority: "live" });
+    await expect(l.acquire({ tokens: 20, priority: "live", signal: AbortSignal.timeout(300) })).rejects.toThrow();
   });
 });

@@ -1,10 +1,15 @@
 export type HeadersLike = Record<string, string | string[] | undefined> | Headers;
 
+/** Limits the provider reports, per minute (the limiter's production window). */
 export interface LearnedLimits {
   /** From `x-ratelimit-limit-requests` (per minute). */
   rpm?: number;
-  /** Per minute, from the per-second `x-ratelimit-limit-tokens-prompt` / `-generated`. */
-  tpm?: number;
+  /** From the per-second `x-ratelimit-limit-tokens-prompt`, × 60. */
+  promptTpm?: number;
+  /** From the per-second `x-ratelimit-limit-tokens-cache-adjusted-prompt`, × 60. */
+  uncachedPromptTpm?: number;
+  /** From the per-second `x-ratelimit-limit-tokens-generated`, × 60. */
+  generatedTpm?: number;
 }
 
 function header(headers: HeadersLike, name: string): string | undefined {
@@ -22,20 +27,26 @@ function positive(value: string | undefined): number | undefined {
   return Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
+const PER_SECOND_HEADERS = {
+  promptTpm: "x-ratelimit-limit-tokens-prompt",
+  uncachedPromptTpm: "x-ratelimit-limit-tokens-cache-adjusted-prompt",
+  generatedTpm: "x-ratelimit-limit-tokens-generated",
+} as const;
+
 /**
- * Reads the effective limits Fireworks reports on every response. Token limits come per SECOND
- * and separately for prompt and generated tokens; the limiter counts total tokens, so it takes
- * the smaller of the two: total ≤ min(prompt, generated) keeps both parts under their limits
- * whatever the prompt/completion mix. Configure `tpm` explicitly to use more of a split budget.
+ * Reads the effective limits Fireworks reports on every response: requests per minute, and three
+ * separate token meters reported per SECOND (total prompt, uncached prompt, generated). Each meter
+ * is kept on its own; collapsing them into one total would bind on the smallest (generated) and
+ * waste nearly all of the prompt allowance.
  */
 export function parseRateLimitHeaders(headers: HeadersLike): LearnedLimits {
-  const requests = positive(header(headers, "x-ratelimit-limit-requests"));
-  const perSecond = [
-    positive(header(headers, "x-ratelimit-limit-tokens-prompt")),
-    positive(header(headers, "x-ratelimit-limit-tokens-generated")),
-  ].filter((n): n is number => n !== undefined);
   const learned: LearnedLimits = {};
+  const requests = positive(header(headers, "x-ratelimit-limit-requests"));
   if (requests !== undefined) learned.rpm = Math.floor(requests);
-  if (perSecond.length > 0) learned.tpm = Math.floor(Math.min(...perSecond) * 60);
+  for (const [field, name] of Object.entries(PER_SECOND_HEADERS) as [keyof typeof PER_SECOND_HEADERS, string][]) {
+    const perSecond = positive(header(headers, name));
+    if (perSecond !== undefined) learned[field] = Math.floor(perSecond * 60);
+  }
   return learned;
 }
+

@@ -1,24 +1,24 @@
-import type { Lease, Priority } from "./types.ts";
+import type { Lease, MeterValues, Priority, SettleUsage } from "./types.ts";
 
-/** A reservation; `finish` settles (with a token count) or releases (without) it in Redis. */
+/** A reservation; `finish` settles (with usage) or releases (without) it in Redis. */
 export class RedisLease implements Lease {
   private done = false;
 
   constructor(
     readonly id: string,
     readonly priority: Priority,
-    readonly tokens: number,
+    readonly reserved: MeterValues,
     readonly waitedMs: number,
     readonly admittedAt: number,
-    private readonly finish: (actualTokens: number | undefined) => Promise<void>,
+    private readonly finish: (usage: SettleUsage | undefined) => Promise<void>,
   ) {}
 
   // Idempotent: a second settle would apply its correction twice, and a finally-block release
   // after settle() is a common pattern.
-  async settle(usage: { actualTokens: number }): Promise<void> {
+  async settle(usage: SettleUsage): Promise<void> {
     if (this.done) return;
     this.done = true;
-    await this.finish(Number.isFinite(usage.actualTokens) ? usage.actualTokens : this.tokens);
+    await this.finish(usage);
   }
 
   async release(): Promise<void> {

@@ -22,50 +22,73 @@ export class LuaScript {
   }
 }
 
-// Window entries are sorted-set members "<leaseId>|<requests>|<tokens>" scored by admission time
-// (Redis server ms); the tot hash keeps running sums so a check costs O(expired entries), not
-// O(window). An entry admitted at s counts while now <= s + window (one ms longer than the
-// provider's window: ms rounding must never undercount).
+// Window entries are sorted-set members "<leaseId>|<requests>|<prompt>|<uncached>|<generated>"
+// scored by admission time (Redis server ms): one entry carries a call's charge on every meter, so
+// all four windows expire together. The tot hash keeps running sums per meter (fields 1..4, burst
+// window b1..b4), so a check costs O(expired entries), not O(window). An entry admitted at s counts
+// while now <= s + window (one ms longer than the provider's window: rounding must never undercount).
 const PRELUDE = `
+local N = 4
+local LEARNED = {'rpm', 'ptpm', 'utpm', 'gtpm'}
+local NAMES = {'requests', 'prompt', 'uncachedPrompt', 'generated'}
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
 local function parse(member)
-  local r, t = string.match(member, '|(%d+)|(%d+)$')
-  return tonumber(r), tonumber(t)
+  local a, b, c, d = string.match(member, '|(%d+)|(%d+)|(%d+)|(%d+)$')
+  return {tonumber(a), tonumber(b), tonumber(c), tonumber(d)}
 end
 
-local function purge(zkey, tot, cutoff, rf, tf)
+local function member(id, v)
+  return id .. '|' .. v[1] .. '|' .. v[2] .. '|' .. v[3] .. '|' .. v[4]
+end
+
+local function add(tot, pre, v, sign)
+  for i = 1, N do
+    if v[i] ~= 0 then redis.call('HINCRBY', tot, pre .. i, sign * v[i]) end
+  end
+end
+
+local function purge(zkey, tot, cutoff, pre)
   local old = redis.call('ZRANGEBYSCORE', zkey, '-inf', cutoff)
   if #old > 0 then
-    local r, t = 0, 0
+    local s = {0, 0, 0, 0}
     for _, m in ipairs(old) do
-      local a, b = parse(m)
-      r = r + a
-      t = t + b
+      local v = parse(m)
+      for i = 1, N do s[i] = s[i] + v[i] end
     end
     redis.call('ZREMRANGEBYSCORE', zkey, '-inf', cutoff)
-    redis.call('HINCRBY', tot, rf, -r)
-    redis.call('HINCRBY', tot, tf, -t)
+    add(tot, pre, s, -1)
   end
   -- Self-heal: an empty window has zero usage even if a sum drifted.
-  if redis.call('ZCARD', zkey) == 0 then redis.call('HDEL', tot, rf, tf) end
+  if redis.call('ZCARD', zkey) == 0 then
+    for i = 1, N do redis.call('HDEL', tot, pre .. i) end
+  end
 end
 
--- ms until, oldest first, enough entries leave the window to free xr requests and xt tokens.
-local function wait_for(zkey, window, now, xr, xt)
-  local fr, ft, last = 0, 0, now
+local function used(tot, pre)
+  local u = redis.call('HMGET', tot, pre .. 1, pre .. 2, pre .. 3, pre .. 4)
+  return {tonumber(u[1]) or 0, tonumber(u[2]) or 0, tonumber(u[3]) or 0, tonumber(u[4]) or 0}
+end
+
+-- ms until, oldest first, enough entries leave the window to free x[i] on every meter.
+local function wait_for(zkey, window, now, x)
+  local f, last = {0, 0, 0, 0}, now
   for start = 0, 900, 100 do
     local batch = redis.call('ZRANGE', zkey, start, start + 99, 'WITHSCORES')
     if #batch == 0 then break end
     for i = 1, #batch, 2 do
-      local a, b = parse(batch[i])
-      fr = fr + a
-      ft = ft + b
+      local v = parse(batch[i])
+      local done = true
+      for k = 1, N do
+        f[k] = f[k] + v[k]
+        if f[k] < x[k] then done = false end
+      end
       last = tonumber(batch[i + 1])
-      if fr >= xr and ft >= xt then return last + window + 1 - now end
+      if done then return last + window + 1 - now end
     end
   end
   return math.max(1, last + window + 1 - now)
@@ -73,52 +96,70 @@ end
 
 -- How much must leave a window before n more fit under cap; 0 when it fits now. An empty
 -- window always admits one request, so a request larger than the cap is not starved.
-local function excess(used, n, cap)
-  if not cap or used <= 0 or used + n <= cap then return 0 end
-  return math.min(used, used + n - cap)
+local function excess(u, n, cap)
+  if not cap or u <= 0 or u + n <= cap then return 0 end
+  return math.min(u, u + n - cap)
+end
+
+-- The meters that block: excess per meter, the first blocking meter's name (or nil).
+local function check(u, need, caps)
+  local x, reason = {0, 0, 0, 0}, nil
+  for i = 1, N do
+    x[i] = excess(u[i], need[i], caps[i])
+    if x[i] > 0 and not reason then reason = NAMES[i] end
+  end
+  return x, reason
 end
 `;
 
 const keysDoc = "-- KEYS: win, burst, tot, flight, state\n";
 
-/** ARGV: id, priority, tokens, leaseTtlMs, windowMs, burstWindowMs (0 = off), burstFactor,
- *  safety, liveReserve, rpm, tpm, maxInFlight ('' = unknown), adaptiveInitial.
- *  Returns {1, 'ok', nowMs} | {0, reason, waitMs} | {-1, dimension, limitForPriority}. */
+/** ARGV: id, priority, leaseTtlMs, windowMs, burstWindowMs (0 = off), burstFactor, safety,
+ *  liveReserve, maxInFlight ('' = unknown), adaptiveInitial, then need[1..4], then configured
+ *  limit[1..4] ('' = unknown), meters in METERS order.
+ *  Returns {1, 'ok', nowMs} | {0, reason, waitMs} | {-1, meter, limitForPriority}. */
 export const acquireScript = new LuaScript(`${keysDoc}${PRELUDE}
 local win, burst, tot, flight, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local id, live, need = ARGV[1], ARGV[2] == 'live', tonumber(ARGV[3])
-local leaseTtl, window, bwin, bfactor = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local safety, reserve = tonumber(ARGV[8]), tonumber(ARGV[9])
-local cfgRpm, cfgTpm, cfgMax, acInit = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+local id, live = ARGV[1], ARGV[2] == 'live'
+local leaseTtl, window, bwin, bfactor = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local safety, reserve, cfgMax, acInit = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local need, cfg = {}, {}
+for i = 1, N do
+  need[i] = tonumber(ARGV[10 + i])
+  cfg[i] = tonumber(ARGV[14 + i])
+end
 
 local now = now_ms()
-local st = redis.call('HMGET', state, 'stopped', 'pausedUntil', 'rpm', 'tpm', 'ac')
+local st = redis.call('HMGET', state, 'stopped', 'pausedUntil', 'ac', LEARNED[1], LEARNED[2], LEARNED[3], LEARNED[4])
 if st[1] then return {0, 'stopped', 0} end
 local pu = tonumber(st[2]) or 0
 if pu > now then return {0, 'paused', pu - now} end
 
-local rpm, tpm = cfgRpm or tonumber(st[3]), cfgTpm or tonumber(st[4])
 local share = live and 1 or (1 - reserve)
-if rpm and rpm * share < 1 then return {-1, 'requests', math.floor(rpm * share)} end
-if tpm and need > tpm * share then return {-1, 'tokens', math.floor(tpm * share)} end
-
-purge(win, tot, now - window - 1, 'r', 't')
-if bwin > 0 then purge(burst, tot, now - bwin - 1, 'br', 'bt') end
-local u = redis.call('HMGET', tot, 'r', 't', 'br', 'bt')
-local ur, ut, ubr, ubt = tonumber(u[1]) or 0, tonumber(u[2]) or 0, tonumber(u[3]) or 0, tonumber(u[4]) or 0
-local rCap, tCap = rpm and rpm * safety * share, tpm and tpm * safety * share
-
-local reason, wait = nil, 0
-local xr, xt = excess(ur, 1, rCap), excess(ut, need, tCap)
-if xr > 0 or xt > 0 then
-  reason = xr > 0 and 'requests' or 'tokens'
-  wait = wait_for(win, window, now, xr, xt)
+local limit, caps, tokensKnown = {}, {}, false
+for i = 1, N do
+  limit[i] = cfg[i] or tonumber(st[3 + i])
+  if limit[i] then
+    if i > 1 then tokensKnown = true end
+    if (i == 1 and limit[i] * share < 1) or (i > 1 and need[i] > limit[i] * share) then
+      return {-1, NAMES[i], math.floor(limit[i] * share)}
+    end
+    caps[i] = limit[i] * safety * share
+  end
 end
+
+purge(win, tot, now - window - 1, '')
+if bwin > 0 then purge(burst, tot, now - bwin - 1, 'b') end
+
+local x, reason = check(used(tot, ''), need, caps)
+local wait = 0
+if reason then wait = wait_for(win, window, now, x) end
 if bwin > 0 then
-  local f = bfactor * bwin / window
-  local xbr, xbt = excess(ubr, 1, rCap and rCap * f), excess(ubt, need, tCap and tCap * f)
-  if xbr > 0 or xbt > 0 then
-    local w = wait_for(burst, bwin, now, xbr, xbt)
+  local f, bcaps = bfactor * bwin / window, {}
+  for i = 1, N do bcaps[i] = caps[i] and caps[i] * f end
+  local bx, breason = check(used(tot, 'b'), need, bcaps)
+  if breason then
+    local w = wait_for(burst, bwin, now, bx)
     if not reason or w > wait then reason, wait = 'burst', w end
   end
 end
@@ -126,8 +167,9 @@ if reason then return {0, reason, wait} end
 
 redis.call('ZREMRANGEBYSCORE', flight, '-inf', now)
 local cap = cfgMax
-if not rpm or not tpm then
-  local ac = math.max(1, math.floor(tonumber(st[5]) or acInit))
+-- Without any token meter (a dedicated deployment) only 429/503s tell how much fits: AIMD.
+if not tokensKnown then
+  local ac = math.max(1, math.floor(tonumber(st[3]) or acInit))
   if not cap or ac < cap then cap = ac end
 end
 if cap then
@@ -138,14 +180,12 @@ if cap then
   end
 end
 
-local m = id .. '|1|' .. ARGV[3]
+local m = member(id, need)
 redis.call('ZADD', win, now, m)
-redis.call('HINCRBY', tot, 'r', 1)
-redis.call('HINCRBY', tot, 't', need)
+add(tot, '', need, 1)
 if bwin > 0 then
   redis.call('ZADD', burst, now, m)
-  redis.call('HINCRBY', tot, 'br', 1)
-  redis.call('HINCRBY', tot, 'bt', need)
+  add(tot, 'b', need, 1)
   redis.call('PEXPIRE', burst, window + 1000)
 end
 redis.call('PEXPIRE', win, window + 1000)
@@ -155,48 +195,58 @@ redis.call('PEXPIRE', flight, leaseTtl + 1000)
 return {1, 'ok', now}
 `);
 
-/** ARGV: id, reservedTokens, actualTokens, windowMs, burstWindowMs. Frees the in-flight slot and
- *  rewrites the reservation with the actual count in place; if it already left the window, an
- *  excess is recorded now (conservative) and a refund is dropped. Returns the token difference. */
+/** ARGV: id, windowMs, burstWindowMs, reserved[1..4], actual[1..4]. Frees the in-flight slot and
+ *  rewrites the reservation with the actual charges in place; if it already left the window, the
+ *  excesses are recorded now (conservative) and refunds are dropped. */
 export const settleScript = new LuaScript(`${keysDoc}${PRELUDE}
 local win, burst, tot, flight = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local id, reserved, actual = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local window, bwin = tonumber(ARGV[4]), tonumber(ARGV[5])
+local id, window, bwin = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local reserved, actual, diff = {}, {}, {}
+for i = 1, N do
+  reserved[i] = tonumber(ARGV[3 + i])
+  actual[i] = tonumber(ARGV[7 + i])
+  diff[i] = actual[i] - reserved[i]
+end
 redis.call('ZREM', flight, id)
-local diff = actual - reserved
 
 local now = now_ms()
-purge(win, tot, now - window - 1, 'r', 't')
-if bwin > 0 then purge(burst, tot, now - bwin - 1, 'br', 'bt') end
-local old, new = id .. '|1|' .. ARGV[2], id .. '|1|' .. ARGV[3]
+purge(win, tot, now - window - 1, '')
+if bwin > 0 then purge(burst, tot, now - bwin - 1, 'b') end
+local old, new = member(id, reserved), member(id, actual)
 local s = redis.call('ZSCORE', win, old)
 if s then
   -- Re-stamped at completion: the provider counted the call when it arrived, somewhere between
   -- admission and now, so keeping it until now + window never frees capacity before the provider does.
   redis.call('ZREM', win, old)
   redis.call('ZADD', win, now, new)
-  redis.call('HINCRBY', tot, 't', diff)
+  add(tot, '', diff, 1)
   local bs = bwin > 0 and redis.call('ZSCORE', burst, old)
   if bs then
     redis.call('ZREM', burst, old)
     redis.call('ZADD', burst, bs, new)
-    redis.call('HINCRBY', tot, 'bt', diff)
+    add(tot, 'b', diff, 1)
   end
-elseif diff > 0 then
-  local m = id .. '+|0|' .. diff
-  redis.call('ZADD', win, now, m)
-  redis.call('HINCRBY', tot, 't', diff)
-  if bwin > 0 then
-    redis.call('ZADD', burst, now, m)
-    redis.call('HINCRBY', tot, 'bt', diff)
-    redis.call('PEXPIRE', burst, window + 1000)
-  end
-  redis.call('PEXPIRE', win, window + 1000)
-  redis.call('PEXPIRE', tot, window + 1000)
-else
-  return 0
+  return 1
 end
-return diff
+local more, any = {0, 0, 0, 0}, false
+for i = 1, N do
+  if diff[i] > 0 then
+    more[i] = diff[i]
+    any = true
+  end
+end
+if not any then return 0 end
+local m = member(id .. '+', more)
+redis.call('ZADD', win, now, m)
+add(tot, '', more, 1)
+if bwin > 0 then
+  redis.call('ZADD', burst, now, m)
+  add(tot, 'b', more, 1)
+  redis.call('PEXPIRE', burst, window + 1000)
+end
+redis.call('PEXPIRE', win, window + 1000)
+redis.call('PEXPIRE', tot, window + 1000)
+return 2
 `);
 
 /** KEYS: state. ARGV: retryAfterMs ('' = none), baseMs, maxMs, random in [0,1), adaptiveInitial.
@@ -237,16 +287,19 @@ return tostring(nac)
 `);
 
 /** KEYS: win, burst, tot, flight, state. ARGV: windowMs, burstWindowMs.
- *  Returns {usedRequests, usedTokens, inFlight, nowMs, stopped, pausedUntil, rpm, tpm, ac, n429}. */
+ *  Returns {used[1..4], inFlight, nowMs, stopped, pausedUntil, ac, n429, learned[1..4]}. */
 export const snapshotScript = new LuaScript(`${keysDoc}${PRELUDE}
 local win, burst, tot, flight, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local window, bwin = tonumber(ARGV[1]), tonumber(ARGV[2])
 local now = now_ms()
-purge(win, tot, now - window - 1, 'r', 't')
-if bwin > 0 then purge(burst, tot, now - bwin - 1, 'br', 'bt') end
+purge(win, tot, now - window - 1, '')
+if bwin > 0 then purge(burst, tot, now - bwin - 1, 'b') end
 redis.call('ZREMRANGEBYSCORE', flight, '-inf', now)
-local u = redis.call('HMGET', tot, 'r', 't')
-local s = redis.call('HMGET', state, 'stopped', 'pausedUntil', 'rpm', 'tpm', 'ac', 'n429')
-return {tonumber(u[1]) or 0, tonumber(u[2]) or 0, redis.call('ZCARD', flight), now,
-  s[1] or false, s[2] or false, s[3] or false, s[4] or false, s[5] or false, s[6] or false}
+local u = used(tot, '')
+local s = redis.call('HMGET', state, 'stopped', 'pausedUntil', 'ac', 'n429', LEARNED[1], LEARNED[2], LEARNED[3], LEARNED[4])
+return {u[1], u[2], u[3], u[4], redis.call('ZCARD', flight), now,
+  s[1] or false, s[2] or false, s[3] or false, s[4] or false, s[5] or false, s[6] or false, s[7] or false, s[8] or false}
 `);
+
+/** Learned limits' fields in the state hash, in METERS order. */
+export const LEARNED_FIELDS = ["rpm", "ptpm", "utpm", "gtpm"] as const;

@@ -26,39 +26,54 @@ export function fleet(redis: Redis, prefix: string, base: Omit<LimiterOptions, "
   return (overrides = {}) => new FleetRateLimiter({ redis, prefix, ...base, ...overrides });
 }
 
-export interface Admission {
+/** One call's charge on every meter, as the provider would bill it. */
+export interface Charge {
+  prompt: number;
+  cached: number;
+  completion: number;
+}
+
+export interface Admission extends Charge {
   at: number;
-  tokens: number;
 }
 
 /**
- * Runs `loops` greedy callers per instance for `durationMs`: acquire, settle at once, repeat.
- * Returns every admission with its Redis admission time.
+ * Runs `loops` greedy callers per instance for `durationMs`: acquire (the prompt known, the
+ * completion bounded by `maxCompletion`), settle at once with the call's charge, repeat. Returns
+ * every admission with its Redis admission time.
  */
 export async function saturate(
   limiters: FleetRateLimiter[],
-  opts: { loops: number; durationMs: number; tokens: () => number },
+  opts: { loops: number; durationMs: number; charge: () => Charge; maxCompletion?: number },
 ): Promise<Admission[]> {
   const admitted: Admission[] = [];
   const stop = AbortSignal.timeout(opts.durationMs);
   setMaxListeners(limiters.length * opts.loops + 10, stop); // every waiting caller listens on it
   const loop = async (limiter: FleetRateLimiter) => {
     while (!stop.aborted) {
-      const tokens = opts.tokens();
+      const charge = opts.charge();
       let lease: Awaited<ReturnType<FleetRateLimiter["acquire"]>>;
       try {
-        lease = await limiter.acquire({ tokens, priority: "live", signal: stop });
+        lease = await limiter.acquire({
+          tokens: charge.prompt,
+          completionTokens: opts.maxCompletion ?? charge.completion,
+          priority: "live",
+          signal: stop,
+        });
       } catch (err) {
         if (stop.aborted) return;
         throw err;
       }
-      admitted.push({ at: lease.admittedAt, tokens });
-      await lease.settle({ actualTokens: tokens });
+      admitted.push({ at: lease.admittedAt, ...charge });
+      await lease.settle({ prompt_tokens: charge.prompt, cached_prompt_tokens: charge.cached, completion_tokens: charge.completion });
     }
   };
   await Promise.all(limiters.flatMap((l) => Array.from({ length: opts.loops }, () => loop(l))));
   return admitted.sort((a, b) => a.at - b.at);
 }
+
+/** Settles a lease as a call of `prompt` tokens (none cached) and no completion. */
+export const promptOnly = (prompt: number) => ({ prompt_tokens: prompt, cached_prompt_tokens: 0, completion_tokens: 0 });
 
 /** Largest sum of `pick` over any window [t - windowMs, t] (the limiter's own, stricter window). */
 export function maxInAnyWindow(admitted: Admission[], windowMs: number, pick: (a: Admission) => number): number {

@@ -8,6 +8,13 @@ describe("readEnv", () => {
     expect(env).toMatchObject({ SIM_PORT: 8787, SIM_HOST: "127.0.0.1", SIM_LATENCY_MS: 50, SIM_SEND_RETRY_AFTER: true });
     expect(env.SIM_RPM).toBeUndefined();
     expect(env.SIM_MODELS).toBeUndefined();
+    expect(env).toMatchObject({ SIM_ACCOUNT_RPM: 6000, SIM_REPLICAS: 4, SIM_RAMP_START_SHARE: 0.5 });
+    expect(env.SIM_PROMPT_TPS).toBeUndefined();
+  });
+
+  it("parses Fireworks' per-second token meters", () => {
+    const env = readEnv({ SIM_PROMPT_TPS: "60000", SIM_UNCACHED_PROMPT_TPS: "15000", SIM_GENERATED_TPS: "600", SIM_RAMP_START_SHARE: "1" });
+    expect(env).toMatchObject({ SIM_PROMPT_TPS: 60_000, SIM_UNCACHED_PROMPT_TPS: 15_000, SIM_GENERATED_TPS: 600, SIM_RAMP_START_SHARE: 1 });
   });
 
   it("parses limits, booleans and the model list", () => {

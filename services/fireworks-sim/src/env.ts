@@ -12,6 +12,17 @@ export const EnvSchema = z.object({
   /** Requests / tokens per minute per model; unset = unlimited. */
   SIM_RPM: optionalPositiveInt,
   SIM_TPM: optionalPositiveInt,
+  /** Fireworks' token meters, per second (its starting limits: 60000 / 15000 / 600); unset = unlimited. */
+  SIM_PROMPT_TPS: z.coerce.number().positive().optional(),
+  SIM_UNCACHED_PROMPT_TPS: z.coerce.number().positive().optional(),
+  SIM_GENERATED_TPS: z.coerce.number().positive().optional(),
+  /** Requests per minute across all models, as Fireworks' account cap. */
+  SIM_ACCOUNT_RPM: z.coerce.number().int().positive().default(6000),
+  /** Limits start at this share after an idle minute and reach the ceiling SIM_RAMP_MS later (1 = fixed). */
+  SIM_RAMP_START_SHARE: z.coerce.number().gt(0).max(1).default(0.5),
+  SIM_RAMP_MS: z.coerce.number().int().positive().default(30_000),
+  /** Serving replicas, each with its own prompt cache (affinity by x-multi-turn-session-id). */
+  SIM_REPLICAS: z.coerce.number().int().positive().default(4),
   SIM_SEND_RETRY_AFTER: BoolEnv.default(true),
   SIM_SEND_RATE_LIMIT_HEADERS: BoolEnv.default(true),
   /** When set, chat requests need this bearer token. */

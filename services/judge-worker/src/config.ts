@@ -30,13 +30,20 @@ export const WorkerEnv = KafkaEnv.extend(RedisEnv.shape).extend({
   JUDGE_RESPONSE_FORMAT: z.enum(["json_schema", "json_object"]).default("json_schema"),
   /** Per-model USD per 1M tokens, e.g. {"accounts/me/models/judge":{"input":0.2,"output":0.2}}. */
   JUDGE_PRICING: jsonOf(PricingTable).default({}),
-  /** Fleet-wide limits of JUDGE_MODEL; unset ones are learned from x-ratelimit headers or adapted from 429s. */
+  /**
+   * Fleet-wide limits of JUDGE_MODEL, per minute, one per provider meter: requests, prompt tokens,
+   * uncached prompt tokens (prompt minus cached) and generated tokens. Unset ones are learned from
+   * the x-ratelimit-* headers; with no token meter known (a dedicated deployment) concurrency
+   * adapts to 429/503s.
+   */
   JUDGE_RPM: z.coerce.number().int().positive().optional(),
-  JUDGE_TPM: z.coerce.number().int().positive().optional(),
+  JUDGE_PROMPT_TPM: z.coerce.number().int().positive().optional(),
+  JUDGE_UNCACHED_PROMPT_TPM: z.coerce.number().int().positive().optional(),
+  JUDGE_GENERATED_TPM: z.coerce.number().int().positive().optional(),
   JUDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().optional(),
   /**
-   * What the provider's tokens/min limit charges for the completion: the tokens generated
-   * (`usage`, default) or the `max_tokens` reserved. The limiter settles each call the same way.
+   * What the provider's generated-tokens meter charges for a completion: the tokens generated
+   * (`usage`, Fireworks) or the `max_tokens` reserved. The limiter settles each call the same way.
    */
   JUDGE_TPM_CHARGES: z.enum(["usage", "max_tokens"]).default("usage"),
   /** Share of every limit that backfill may not use, so live traffic keeps low latency during a replay. */

@@ -56,9 +56,12 @@ const limiter = new FleetRateLimiter({
   model: env.JUDGE_MODEL,
   limits: {
     ...(env.JUDGE_RPM ? { rpm: env.JUDGE_RPM } : {}),
-    ...(env.JUDGE_TPM ? { tpm: env.JUDGE_TPM } : {}),
+    ...(env.JUDGE_PROMPT_TPM ? { promptTpm: env.JUDGE_PROMPT_TPM } : {}),
+    ...(env.JUDGE_UNCACHED_PROMPT_TPM ? { uncachedPromptTpm: env.JUDGE_UNCACHED_PROMPT_TPM } : {}),
+    ...(env.JUDGE_GENERATED_TPM ? { generatedTpm: env.JUDGE_GENERATED_TPM } : {}),
     ...(env.JUDGE_MAX_IN_FLIGHT ? { maxInFlight: env.JUDGE_MAX_IN_FLIGHT } : {}),
   },
+  completionCharge: env.JUDGE_TPM_CHARGES,
   liveReserve: env.LIVE_RESERVE,
   // A slot must outlive the slowest call, or a slow call's slot is handed to another worker.
   leaseTtlMs: env.JUDGE_TIMEOUT_MS + 30_000,
@@ -86,8 +89,6 @@ const processor = createProcessor(
     deadLetterTopic: env.DEAD_LETTER_TOPIC,
     limiter,
     shutdownSignal: shuttingDown.signal,
-    chargedTokens: (usage) =>
-      env.JUDGE_TPM_CHARGES === "max_tokens" ? usage.prompt_tokens + Math.max(usage.completion_tokens, env.JUDGE_MAX_TOKENS) : usage.total_tokens,
     index,
     publishDeadlineMs: env.PUBLISH_DEADLINE_MS,
     budget: new CostBudget(state, env.QUEUE_PREFIX, {

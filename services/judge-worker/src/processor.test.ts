@@ -49,7 +49,6 @@ function setup(client: Partial<JudgeClient>, state: { published: boolean; kept: 
       deadLetterTopic: "dlq",
       index,
       budget: { blockedForMs: async () => 0, record: async (usd: number) => void spent.push(usd) } as unknown as CostBudget,
-      chargedTokens: (u) => u.total_tokens,
     },
     () => 10,
   );
@@ -60,7 +59,7 @@ describe("judge job processor", () => {
   it("counts a malformed answer's tokens and cost, since the provider billed it", async () => {
     const t = setup({
       complete: async () => {
-        throw Object.assign(new InvalidOutputError("model output is not JSON", "Sure!"), { usage, latencyMs: 50 });
+        throw new InvalidOutputError("model output is not JSON", "Sure!", { usage, latencyMs: 50, headers: new Headers() });
       },
     });
     await expect(t.process(job, "token")).rejects.toThrow(/invalid_model_output/);

@@ -33,8 +33,6 @@ export type ProcessorDeps = {
   /** Records what was judged, so replays skip it. */
   index?: ResultIndex;
   budget?: CostBudget;
-  /** Tokens the provider's limit charges for a call, from its usage. */
-  chargedTokens: (usage: TokenUsage) => number;
   /** Aborted when the worker shuts down: jobs waiting for the limiter give their slot back. */
   shutdownSignal?: AbortSignal;
   /** How long a paid verdict's publication is retried before it is dead-lettered (default 10 min). */
@@ -103,6 +101,7 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
     try {
       lease = await deps.limiter?.acquire({
         tokens: estimateTokens(messages),
+        completionTokens: client.maxTokens,
         priority,
         ...(deps.shutdownSignal ? { signal: deps.shutdownSignal } : {}),
       });
@@ -117,14 +116,14 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
     const started = performance.now();
     let call: JudgeCall;
     try {
-      call = await client.complete(messages);
+      call = await client.complete(messages, { conversationId: data.conversation.id });
     } catch (err) {
       if (err instanceof InvalidOutputError) {
         // Paid for like any answer: counted in tokens, cost, budget and the limiter's windows.
         metrics.requests.inc({ model, outcome: "invalid_output" });
         if (err.usage) {
           const usd = recordUsage(err.usage, err.latencyMs ?? performance.now() - started, data);
-          await Promise.all([lease?.settle({ actualTokens: deps.chargedTokens(err.usage) }), deps.budget?.record(usd)]);
+          await Promise.all([lease?.settle(err.usage), deps.budget?.record(usd), err.headers ? deps.limiter?.learnFromHeaders(err.headers) : undefined]);
         } else {
           await lease?.release();
         }
@@ -188,7 +187,7 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
       p?.catch((err: unknown) => logger.warn({ jobId: job.id, err: errorText(err) }, `could not record ${what}`));
     await Promise.all([
       kept,
-      bookkeeping("the call in the limiter", lease?.settle({ actualTokens: deps.chargedTokens(call.usage) })),
+      bookkeeping("the call in the limiter", lease?.settle(call.usage)),
       bookkeeping("the success in the limiter", deps.limiter?.onSuccess()),
       bookkeeping("learned limits", deps.limiter?.learnFromHeaders(call.headers)),
       bookkeeping("the cost in the budget", deps.budget?.record(costUsd)),
