@@ -98,7 +98,7 @@ export async function handleFinetune(ctx: SimContext, path: string, req: Incomin
     for (const ds of [body.dataset, body.evaluationDataset]) {
       if (ds === undefined) continue;
       const found = state.datasets.get(ds.includes("/") ? ds : `accounts/${account}/datasets/${ds}`);
-      if (!found || found.state !== "READY") throw new HttpError(400, "FAILED_PRECONDITION", `dataset ${ds} is not uploaded`);
+      if (found?.state !== "READY") throw new HttpError(400, "FAILED_PRECONDITION", `dataset ${ds} is not uploaded`);
     }
     const outputModel = body.outputModel?.includes("/") ? body.outputModel : `accounts/${account}/models/${body.outputModel ?? jobId}`;
     const { outputModel: _, ...rest } = body;
