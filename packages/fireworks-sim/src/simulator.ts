@@ -4,6 +4,7 @@ import { handleAdmin } from "./admin.ts";
 import { handleChat } from "./chat.ts";
 import type { SimContext } from "./context.ts";
 import { FaultPlan } from "./faults.ts";
+import { handleFinetune } from "./finetune.ts";
 import { Hangup, HttpError, sendError } from "./http.ts";
 import {
   type InjectedFault,
@@ -121,7 +122,9 @@ function route(ctx: SimContext, sim: Simulator, req: IncomingMessage, res: Serve
     ? chat(ctx, path, req, res)
     : path.startsWith("/_sim/")
       ? handleAdmin(sim, path, req, res)
-      : Promise.reject(new HttpError(404, "NOT_FOUND", `no route ${req.method} ${path}`));
+      : path.startsWith("/v1/accounts/")
+        ? handleFinetune(ctx, path, req, res)
+        : Promise.reject(new HttpError(404, "NOT_FOUND", `no route ${req.method} ${path}`));
   handled.catch((err: unknown) => {
     if (err instanceof HttpError) return sendError(res, err);
     sendError(res, new HttpError(500, "INTERNAL", `simulator bug: ${(err as Error).message}`, "internal_server_error"));

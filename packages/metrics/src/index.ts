@@ -182,3 +182,44 @@ export function redisStateLostCounter(registry: Registry): Counter<never> {
   if (existing) return existing as Counter<never>;
   return new Counter({ name, help: "Times this process found that Redis had lost the fleet's state.", registers: [registry] });
 }
+
+/**
+ * The judge's loop: which judge is live (value: when it became live, unix seconds — the dashboards'
+ * promote/rollback annotations) and how a shadow candidate compares with it, side by side.
+ */
+export function judgeLoopMetrics(registry: Registry) {
+  return {
+    liveJudge: new Gauge({
+      name: "tracesift_judge_live_info",
+      help: "The judge this worker runs (1 series per model and prompt version); value: when it became live, unix seconds (0 when from the environment).",
+      labelNames: ["model", "prompt_version"] as const,
+      registers: [registry],
+    }),
+    shadowVerdicts: new Counter({
+      name: "tracesift_shadow_verdicts_total",
+      help: "Shadow comparisons by the live and the candidate verdict (perceived_error / no_error).",
+      labelNames: ["candidate", "live_verdict", "candidate_verdict"] as const,
+      registers: [registry],
+    }),
+    shadowCost: new Counter({
+      name: "tracesift_shadow_cost_usd_total",
+      help: "USD of the shadowed conversations, for the live judge and the candidate (side).",
+      labelNames: ["candidate", "side"] as const,
+      registers: [registry],
+    }),
+    shadowLatency: new Histogram({
+      name: "tracesift_shadow_latency_seconds",
+      help: "Model call latency of the shadowed conversations, for the live judge and the candidate (side).",
+      labelNames: ["candidate", "side"] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    shadowFailures: new Counter({
+      name: "tracesift_shadow_failures_total",
+      help: "Shadow calls that failed (they never affect the live verdict).",
+      labelNames: ["candidate"] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type JudgeLoopMetrics = ReturnType<typeof judgeLoopMetrics>;

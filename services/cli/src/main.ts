@@ -19,6 +19,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   replay: async () => (await import("./replay.ts")).command,
   redrive: async () => (await import("./redrive.ts")).command,
   recover: async () => (await import("./recover.ts")).command,
+  finetune: async () => (await import("./finetune.ts")).command,
+  judges: async () => (await import("./judges.ts")).command,
+  promote: async () => (await import("./judges.ts")).promote,
+  rollback: async () => (await import("./judges.ts")).rollback,
 };
 
 function usage(): string {

@@ -1,7 +1,8 @@
 import { setMaxListeners } from "node:events";
-import { createJudgeClient, estimateChatTokens, PROMPT_VERSION } from "@tracesift/judge";
+import { createJudgeClient, estimateChatTokens, type JudgeClient, PROMPT_VERSION } from "@tracesift/judge";
+import { JudgeRegistry } from "@tracesift/judge-registry";
 import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics, kafkaReadiness } from "@tracesift/kafka";
-import { initJudgeSeries, judgeMetrics, redisStateLostCounter } from "@tracesift/metrics";
+import { initJudgeSeries, judgeLoopMetrics, judgeMetrics, redisStateLostCounter } from "@tracesift/metrics";
 import { createJudgeQueue, createRedis, redisReadiness, watchRedisState } from "@tracesift/queue";
 import { FleetRateLimiter } from "@tracesift/rate-limit";
 import { ResultIndex } from "@tracesift/result-index";
@@ -10,6 +11,7 @@ import { MetricsTime, Worker } from "bullmq";
 import { CostBudget } from "./budget.ts";
 import { WorkerEnv } from "./config.ts";
 import { startFailedJobSweeper } from "./failures.ts";
+import { createLiveJudging, LiveJudgeEnv } from "./live-judge.ts";
 import { createProcessor } from "./processor.ts";
 
 const env = parseEnv(WorkerEnv);
@@ -41,14 +43,15 @@ shutdown.add("redis (worker state)", async () => {
   await state.quit();
 });
 
-const client = createJudgeClient({
+const clientOptions = {
   baseURL: env.JUDGE_BASE_URL,
   apiKey: env.FIREWORKS_API_KEY,
   model: env.JUDGE_MODEL,
   timeoutMs: env.JUDGE_TIMEOUT_MS,
   maxTokens: env.JUDGE_MAX_TOKENS,
   responseFormat: env.JUDGE_RESPONSE_FORMAT,
-});
+};
+const client = createJudgeClient(clientOptions);
 
 const limiter = new FleetRateLimiter({
   redis: state,
@@ -78,7 +81,7 @@ const shuttingDown = new AbortController();
 // Every job in flight listens on it while waiting for capacity.
 setMaxListeners(env.JUDGE_CONCURRENCY * 2 + 10, shuttingDown.signal);
 const index = new ResultIndex(state, env.QUEUE_PREFIX);
-const processor = createProcessor(
+const makeProcessor = (client: JudgeClient, producer: BatchingProducer) => createProcessor(
   {
     client,
     producer,
@@ -100,6 +103,13 @@ const processor = createProcessor(
   },
   (messages) => estimateChatTokens(messages) + env.JUDGE_MAX_TOKENS,
 );
+// The live judge comes from the registry (promote/rollback without a restart); see live-judge.ts.
+const loopEnv = parseEnv(LiveJudgeEnv);
+const clients = new Map([[client.model, client]]);
+const clientFor = (model: string) => clients.get(model) ?? clients.set(model, createJudgeClient({ ...clientOptions, model })).get(model)!;
+const liveJudging = createLiveJudging({ registry: new JudgeRegistry(state, env.QUEUE_PREFIX), fallback: { model: env.JUDGE_MODEL, prompt_version: PROMPT_VERSION }, clientFor, processorFor: makeProcessor, producer, outputTopic: env.OUTPUT_TOPIC, shadowTopic: loopEnv.SHADOW_TOPIC, pricing: env.JUDGE_PRICING, metrics: judgeLoopMetrics(registry), logger, ttlMs: loopEnv.JUDGE_REGISTRY_TTL_MS });
+await ensureTopics(kafka, [{ topic: loopEnv.SHADOW_TOPIC }]);
+const processor = liveJudging.process;
 
 const worker = new Worker(env.JUDGE_QUEUE, processor, {
   connection,
