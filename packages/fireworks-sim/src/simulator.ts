@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { handleAdmin } from "./admin.ts";
+import { handleBatch, isBatchPath } from "./batch.ts";
 import { handleChat } from "./chat.ts";
 import type { SimContext } from "./context.ts";
 import { FaultPlan } from "./faults.ts";
@@ -118,7 +119,9 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
 
 function route(ctx: SimContext, sim: Simulator, req: IncomingMessage, res: ServerResponse): void {
   const path = (req.url ?? "/").split("?")[0] ?? "/";
-  const handled = CHAT_PATHS.has(path)
+  const handled = isBatchPath(path)
+    ? handleBatch(ctx, req, res)
+    : CHAT_PATHS.has(path)
     ? chat(ctx, path, req, res)
     : path.startsWith("/_sim/")
       ? handleAdmin(sim, path, req, res)

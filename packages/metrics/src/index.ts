@@ -223,3 +223,34 @@ export function judgeLoopMetrics(registry: Registry) {
   };
 }
 export type JudgeLoopMetrics = ReturnType<typeof judgeLoopMetrics>;
+
+/** `tracesift replay --batch`: requests sent through the provider's Batch API, their jobs and their cost at batch prices. */
+export function batchMetrics(registry: Registry) {
+  return {
+    requests: new Counter({
+      name: "tracesift_batch_requests_total",
+      help: "Batch requests by outcome: verdict, invalid (answered, not a verdict), resubmitted, fallback_live, dead_lettered.",
+      labelNames: ["model", "outcome"] as const,
+      registers: [registry],
+    }),
+    jobs: new Gauge({
+      name: "tracesift_batch_jobs",
+      help: "Batch inference jobs of running backfills, by provider state.",
+      labelNames: ["state"] as const,
+      registers: [registry],
+    }),
+    cost: new Counter({
+      name: "tracesift_batch_cost_usd_total",
+      help: "USD paid for batch verdicts, at batch prices (cached prompt tokens at their discount).",
+      labelNames: ["model"] as const,
+      registers: [registry],
+    }),
+    savings: new Counter({
+      name: "tracesift_batch_savings_usd_total",
+      help: "USD the same tokens would have cost at the live price, minus what they cost in batch.",
+      labelNames: ["model"] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type BatchMetrics = ReturnType<typeof batchMetrics>;

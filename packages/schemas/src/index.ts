@@ -85,6 +85,8 @@ export type TokenUsage = z.infer<typeof TokenUsage>;
 export const JudgeIdentity = z.object({
   model: z.string(),
   prompt_version: z.string(),
+  /** How the verdict was obtained: absent or `live` for a chat call, `batch` for the provider's Batch API. */
+  mode: z.enum(["live", "batch"]).optional(),
 });
 export type JudgeIdentity = z.infer<typeof JudgeIdentity>;
 

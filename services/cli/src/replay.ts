@@ -47,6 +47,7 @@ prompt version are skipped. Ctrl-C stops cleanly; the same command again resumes
   --rate <n>          read at most n events per second (spare Kafka and Redis on a long backfill)
   --name <name>       replay name (metrics label, consumer group); default: derived from the range
   --metrics-port <n>  serve /metrics while running (default 9468; 0 = off)
+  --batch             judge through the Fireworks Batch API at half price, within hours (see README, Backfill)
 `;
 
 const ReplayEnv = KafkaEnv.extend(RedisEnv.shape)
@@ -117,6 +118,7 @@ export const command: Command = {
         name: { type: "string" },
         rate: { type: "string" },
         "metrics-port": { type: "string" },
+        batch: { type: "boolean" },
       },
       HELP,
     );
@@ -147,6 +149,7 @@ export const command: Command = {
 
     try {
       const options = { kafka, redis, env, logger, topic, ranges, name, force: args.values.force === true, rate };
+      if (args.values.batch) return await (await import("./replay-batch.ts")).replayBatch(options, { dryRun: args.values["dry-run"] === true, metricsPort: Number(stringArg(args, "metrics-port") ?? 9468) });
       if (args.values["dry-run"]) return await dryRun(options);
       return await replay({ ...options, wait: args.values["no-wait"] !== true, metricsPort: Number(stringArg(args, "metrics-port") ?? 9468) });
     } finally {
@@ -155,7 +158,7 @@ export const command: Command = {
   },
 };
 
-type ReplayContext = {
+export type ReplayContext = {
   kafka: Kafka;
   redis: Redis;
   env: ReplayEnv;
@@ -172,7 +175,7 @@ type ReplayContext = {
  * Reads each partition from its start (or the group's committed position) to its end and calls
  * `handle` per chunk; offsets are committed after `handle`, which is what makes a re-run resume.
  */
-async function readRange(
+export async function readRange(
   ctx: ReplayContext,
   groupId: string,
   commit: boolean,
