@@ -250,6 +250,43 @@ export function budgetMetrics(registry: Registry) {
 }
 export type BudgetMetrics = ReturnType<typeof budgetMetrics>;
 
+/** The fleet-wide rate limiter's state in Redis, read by the collector once for the fleet. */
+export function rateLimiterMetrics(registry: Registry) {
+  return {
+    limit: new Gauge({
+      name: "tracesift_rate_limit_limit",
+      help: "Effective limit per minute (rpm, tpm) or in flight (in_flight): configured, else learned from x-ratelimit headers; absent while unknown.",
+      labelNames: ["model", "kind"] as const,
+      registers: [registry],
+    }),
+    learned: new Gauge({
+      name: "tracesift_rate_limit_learned",
+      help: "Limits learned from the provider's x-ratelimit headers (rpm, tpm).",
+      labelNames: ["model", "kind"] as const,
+      registers: [registry],
+    }),
+    used: new Gauge({
+      name: "tracesift_rate_limit_used",
+      help: "Admitted in the current sliding window (rpm: requests, tpm: tokens) and calls in flight (in_flight).",
+      labelNames: ["model", "kind"] as const,
+      registers: [registry],
+    }),
+    concurrency: new Gauge({
+      name: "tracesift_rate_limit_adaptive_concurrency",
+      help: "AIMD concurrency cap; it binds while rpm or tpm is unknown.",
+      labelNames: ["model"] as const,
+      registers: [registry],
+    }),
+    pausedSeconds: new Gauge({
+      name: "tracesift_rate_limit_paused_seconds",
+      help: "Seconds the whole fleet stays paused for the model after a 429/503 (0 when not paused).",
+      labelNames: ["model"] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type RateLimiterMetrics = ReturnType<typeof rateLimiterMetrics>;
+
 /**
  * A replay's progress. Replays are short-lived, so they push these (with their ingest metrics) to
  * a Pushgateway instead of being scraped: the last values stay visible after a replay ends and no
