@@ -14,7 +14,6 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
-import { RedisEnv } from "@tracesift/queue";
 import { parseEnv } from "@tracesift/runtime";
 import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
@@ -26,6 +25,7 @@ import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import type { z } from "zod";
+import { CollectorEnv } from "../services/collector/src/config.ts";
 import { EnvSchema as SimEnv } from "../services/fireworks-sim/src/env.ts";
 import { IngestEnv } from "../services/ingest/src/config.ts";
 import { WorkerEnv } from "../services/judge-worker/src/config.ts";
@@ -57,32 +57,19 @@ const FLEET = ["ingest", "judge-worker", "collector"] as const;
 type FleetService = (typeof FLEET)[number];
 type Service = FleetService | "fireworks-sim";
 
-/** The collector declares its schema inline in main.ts (RedisEnv.extend({...})): read its keys. */
-function collectorKeys(): string[] {
-  const source = read(join(ROOT, "services/collector/src/main.ts"));
-  const m = /RedisEnv\.extend\(\{([\s\S]*?)\}\)/.exec(source);
-  if (!m?.[1]) throw new Error("services/collector/src/main.ts no longer declares its env as RedisEnv.extend({...}): update test/deploy.test.ts");
-  return [...Object.keys(RedisEnv.shape), ...[...m[1].matchAll(/^\s*([A-Z][A-Z0-9_]*):/gm)].map((k) => k[1] ?? "")];
-}
-
-const SCHEMAS: Record<Exclude<Service, "collector">, z.ZodObject> = {
+const SCHEMAS: Record<Service, z.ZodObject> = {
   ingest: IngestEnv,
   "judge-worker": WorkerEnv,
+  collector: CollectorEnv,
   "fireworks-sim": SimEnv,
 };
 
 function schemaKeys(service: Service): Set<string> {
-  return new Set(service === "collector" ? collectorKeys() : Object.keys(SCHEMAS[service].shape));
+  return new Set(Object.keys(SCHEMAS[service].shape));
 }
 
 /** Parses an environment the way the service does at start-up (throws ConfigError listing every problem). */
 function parseServiceEnv(service: Service, env: Record<string, string>): void {
-  if (service === "collector") {
-    for (const key of ["METRICS_PORT", "COLLECT_INTERVAL_MS"]) {
-      if (env[key] !== undefined) expect(env[key], `collector ${key}`).toMatch(/^\d+$/);
-    }
-    return;
-  }
   parseEnv(SCHEMAS[service], env);
 }
 

@@ -4,31 +4,15 @@
  * ingest group's lag read from the broker (right while ingest is down, when ingest's own gauge
  * stops), the spend the cost budget counts in Redis, and the fleet-wide rate limiter's state.
  */
-import { createKafka, KafkaEnv } from "@tracesift/kafka";
+import { createKafka } from "@tracesift/kafka";
 import { budgetMetrics, kafkaLagMetrics, queueMetrics, rateLimiterMetrics } from "@tracesift/metrics";
-import { createJudgeQueue, createRedis, PRIORITY_RANK, RedisEnv, redisReadiness } from "@tracesift/queue";
+import { createJudgeQueue, createRedis, PRIORITY_RANK, redisReadiness } from "@tracesift/queue";
 import { FleetRateLimiter } from "@tracesift/rate-limit";
-import { createLogger, createRegistry, ListEnv, parseEnv, Shutdown, startOpsServer } from "@tracesift/runtime";
-import { z } from "zod";
+import { createLogger, createRegistry, parseEnv, Shutdown, startOpsServer } from "@tracesift/runtime";
+import { CollectorEnv } from "./config.ts";
 import { exportLag, readGroupLag } from "./kafka-lag.ts";
 
-const env = parseEnv(
-  RedisEnv.extend(KafkaEnv.shape).extend({
-    LOG_LEVEL: z.string().default("info"),
-    METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
-    COLLECT_INTERVAL_MS: z.coerce.number().int().positive().default(5_000),
-    // The same names and defaults as ingest's, so one ConfigMap serves both.
-    INPUT_TOPICS: ListEnv.default(["traces"]),
-    CONSUMER_GROUP: z.string().default("tracesift-ingest"),
-    // As the judge workers read them: the budgets and the model whose limiter state is exported.
-    COST_BUDGET_HOURLY_USD: z.coerce.number().positive().optional(),
-    COST_BUDGET_DAILY_USD: z.coerce.number().positive().optional(),
-    JUDGE_MODEL: z.string().default("accounts/fireworks/models/qwen3p5-35b-a3b"),
-    JUDGE_RPM: z.coerce.number().int().positive().optional(),
-    JUDGE_TPM: z.coerce.number().int().positive().optional(),
-    JUDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().optional(),
-  }),
-);
+const env = parseEnv(CollectorEnv);
 const logger = createLogger({ service: "collector", level: env.LOG_LEVEL });
 const shutdown = new Shutdown(logger, 10_000);
 shutdown.onSignals();
