@@ -8,8 +8,11 @@
  */
 import { createRequire } from "node:module";
 import { decompress as zstdDecompress } from "fzstd";
-import { CompressionCodecs, CompressionTypes } from "kafkajs";
+import kafkajs from "kafkajs";
 import { compressFrame as lz4CompressFrame, decompressFrame as lz4DecompressFrame } from "lz4-napi";
+
+// kafkajs is CommonJS and Node's ESM loader cannot see these two as named exports.
+const { CompressionCodecs, CompressionTypes } = kafkajs;
 
 // snappyjs ships no type declarations.
 const snappy = createRequire(import.meta.url)("snappyjs") as {

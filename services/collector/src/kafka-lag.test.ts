@@ -32,4 +32,17 @@ describe("lag from the broker", () => {
     expect(text).toContain('tracesift_kafka_consumer_lag_messages{group="g",topic="traces",partition="1"} 4');
     expect(text).toContain('tracesift_kafka_committed_offset{group="g",topic="traces",partition="0"} 7');
   });
+
+  it("skips a topic that does not exist yet and fails on other errors", async () => {
+    const missing = Object.assign(new Error("This server does not host this topic-partition"), { type: "UNKNOWN_TOPIC_OR_PARTITION" });
+    const admin = (err: Error): OffsetsAdmin => ({
+      fetchOffsets: async () => [],
+      fetchTopicOffsets: async (topic) => {
+        if (topic === "later") throw err;
+        return [{ partition: 0, low: "0", high: "2" }];
+      },
+    });
+    expect((await readGroupLag(admin(missing), "g", ["later", "traces"])).map((l) => `${l.topic}:${l.lag}`)).toEqual(["traces:2"]);
+    await expect(readGroupLag(admin(new Error("broker down")), "g", ["later"])).rejects.toThrow("broker down");
+  });
 });

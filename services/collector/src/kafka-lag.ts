@@ -26,7 +26,15 @@ export async function readGroupLag(admin: OffsetsAdmin, groupId: string, topics:
   }
   const out: PartitionLag[] = [];
   for (const topic of topics) {
-    for (const p of await admin.fetchTopicOffsets(topic)) {
+    let offsets: Awaited<ReturnType<OffsetsAdmin["fetchTopicOffsets"]>>;
+    try {
+      offsets = await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      // Ingest creates its topics on start: until then there is nothing to lag behind.
+      if ((err as { type?: string }).type === "UNKNOWN_TOPIC_OR_PARTITION") continue;
+      throw err;
+    }
+    for (const p of offsets) {
       out.push(
         partitionLag({
           topic,
