@@ -7,12 +7,13 @@ import { Counter, type CounterConfiguration, Gauge, Histogram, type LabelValues,
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120];
 /**
- * Waits and end-to-end times: steps of at most ~1.5x from 1 s to 30 min, so a p99 read from
- * histogram_quantile is off by at most half a step (60 → 300 s jumps made a true 70 s read 290 s).
+ * Waits and end-to-end times: steps of at most 1.34x from 1 s to 30 min, so a p99 read from
+ * histogram_quantile is off by at most a third (with 60 → 300 s steps a true 70 s read 290 s;
+ * bench/render-dashboard/p99-buckets.ts prints both).
  */
 export const WAIT_BUCKETS = [
-  0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 420, 600, 900, 1200, 1800,
-  3600, 14400,
+  0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5, 10, 12.5, 15, 20, 25, 30, 40, 50, 60, 75, 90, 120, 150, 180, 240,
+  300, 360, 450, 600, 720, 900, 1200, 1500, 1800, 3600, 14400,
 ];
 
 /**

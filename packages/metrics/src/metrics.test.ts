@@ -40,11 +40,11 @@ describe("ZeroFirstCounter", () => {
 });
 
 describe("series and buckets", () => {
-  it("wait buckets step at most 1.5x between 1 s and 30 min", () => {
+  it("wait buckets step at most 1.34x between 1 s and 30 min", () => {
     const range = WAIT_BUCKETS.filter((b) => b >= 1 && b <= 1800);
     expect(range[0]).toBe(1);
     expect(range.at(-1)).toBe(1800);
-    for (let i = 1; i < range.length; i++) expect(range[i]! / range[i - 1]!).toBeLessThanOrEqual(1.5);
+    for (let i = 1; i < range.length; i++) expect(range[i]! / range[i - 1]!).toBeLessThanOrEqual(1.34);
   });
 
   it("judge histograms exist from start-up for every known label set", async () => {
