@@ -1,6 +1,8 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { ingestMetrics, initJudgeSeries, judgeMetrics, WAIT_BUCKETS, ZeroFirstCounter } from "./index.ts";
+import { ingestMetrics, initJudgeSeries, judgeMetrics, replayMetrics, startReplayPush, WAIT_BUCKETS, ZeroFirstCounter } from "./index.ts";
 
 async function valuesOf(counter: ZeroFirstCounter<string>): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
@@ -57,5 +59,50 @@ describe("series and buckets", () => {
       expect(text).toContain(`tracesift_rate_limit_wait_seconds_count{model="m",priority="${priority}"} 0`);
     }
     expect(text).toContain('tracesift_judge_request_duration_seconds_count{model="m"} 0');
+  });
+});
+
+describe("replay push", () => {
+  it("PUTs the registry under job tracesift-replay and the replay's name, and once more when stopped", async () => {
+    const received: { method: string; url: string; body: string }[] = [];
+    let status = 200;
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => {
+        body += c.toString("utf8");
+      });
+      req.on("end", () => {
+        received.push({ method: req.method ?? "", url: req.url ?? "", body });
+        res.writeHead(status).end(status === 200 ? "" : "bad push");
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    try {
+      const registry = new Registry();
+      const m = replayMetrics(registry);
+      m.remaining.set({ replay: "nov 1" }, 40);
+      const errors: unknown[] = [];
+      const pusher = startReplayPush({ registry, url, replay: "nov 1", intervalMs: 60_000, onError: (e) => errors.push(e) });
+      await pusher.push();
+      m.remaining.set({ replay: "nov 1" }, 0);
+      m.finished.set({ replay: "nov 1" }, 1);
+      await pusher.stop();
+      expect(received.map((r) => `${r.method} ${r.url}`)).toEqual([
+        "PUT /metrics/job/tracesift-replay/replay/nov%201",
+        "PUT /metrics/job/tracesift-replay/replay/nov%201",
+      ]);
+      expect(received[0]!.body).toContain('tracesift_replay_messages_remaining{replay="nov 1"} 40');
+      expect(received[1]!.body).toContain('tracesift_replay_finished{replay="nov 1"} 1');
+      expect(received[1]!.body).toMatch(/tracesift_replay_last_push_timestamp_seconds\{replay="nov 1"\} \d+/);
+      expect(errors).toEqual([]);
+
+      // A failing gateway is reported, never thrown: progress reporting must not stop a replay.
+      status = 500;
+      await pusher.push();
+      expect(String(errors[0])).toContain("HTTP 500");
+    } finally {
+      server.close();
+    }
   });
 });
