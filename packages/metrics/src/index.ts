@@ -387,6 +387,7 @@ function deadLetterCounter(registry: Registry) {
 /**
  * Series exist from start-up at 0 for every label value known then: `rate()` and `increase()`
  * cannot see what a series counted before its first scrape, and alerts on "== 1" need the 0.
+ * Series of values known only later (apps, formats) start at 0 through ZeroFirstCounter.
  */
 export function initJudgeSeries(m: JudgeMetrics, model: string): void {
   for (const outcome of ["ok", "rate_limited", "overloaded", "error", "invalid_output", "fatal"]) m.requests.inc({ model, outcome }, 0);
@@ -401,7 +402,6 @@ export function initJudgeSeries(m: JudgeMetrics, model: string): void {
     m.endToEnd.zero({ priority });
     m.queueWait.zero({ priority });
     m.rateLimitWait.zero({ model, priority });
-    for (const verdict of ["perceived_error", "no_error"]) m.verdicts.inc({ app: "unknown", verdict, priority }, 0);
   }
   for (const reason of ["invalid_model_output", "judge_failed", "invalid_shape"]) m.deadLetters.inc({ stage: "judge", reason }, 0);
 }
@@ -410,6 +410,5 @@ export function initIngestSeries(m: IngestMetrics, topics: string[], replay: str
   for (const topic of topics) {
     for (const outcome of ["buffered", "enqueued", "skipped", "dead_lettered"]) m.events.inc({ topic, format: "unknown", outcome, replay }, 0);
   }
-  m.verdicts.inc({ app: "unknown", verdict: "skipped", priority: replay === "live" ? "live" : "backfill" }, 0);
   for (const reason of ["invalid_json", "invalid_shape", "unknown_format", "oversized"]) m.deadLetters.inc({ stage: "ingest", reason }, 0);
 }
