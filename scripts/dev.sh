@@ -56,7 +56,7 @@ case "${1:-}" in
     ;;
   test)
     setup
-    services_up kcat docker-compose prometheus
+    services_up kcat docker-compose prometheus prometheus-pushgateway prometheus-redis-exporter
     log "typecheck"
     pnpm exec turbo run typecheck --output-logs=errors-only
     log "lint"

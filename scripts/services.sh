@@ -2,10 +2,15 @@
 # Starts the real services that development, the integration tests and CI use, without Docker:
 #   - Kafka: a single-node KRaft broker (broker + controller in one JVM) built from Apache Kafka's
 #     Maven Central jars, on 127.0.0.1:9092 (controller 127.0.0.1:9093);
-#   - Redis: the one already answering on 127.0.0.1:6379, or a redis-server started here.
+#   - Redis: the one already answering on 127.0.0.1:6379, or a redis-server started here (AOF on,
+#     appendfsync everysec, data in .cache/redis/data, as production runs it);
+#   - on request (`up pushgateway redis-exporter`): a Prometheus Pushgateway on 127.0.0.1:9091 (replay
+#     progress) and the Redis exporter on 127.0.0.1:9121, from their Debian packages.
+# The broker runs with the Prometheus JMX exporter agent (Maven Central) on 127.0.0.1:9404, with the
+# rules in deploy/kafka/jmx-exporter.yml.
 # Everything it downloads or writes lives under .cache/ (git-ignored). Every command is idempotent.
 #
-# Usage: scripts/services.sh up|down|status [kafka|redis]...
+# Usage: scripts/services.sh up|down|status [kafka|redis|pushgateway|redis-exporter]...
 #        scripts/services.sh logs [kafka|redis] [-f]
 #        scripts/services.sh tools [debian-package...]   (default: kcat)
 #        scripts/services.sh env                          (eval "$(scripts/services.sh env)")
@@ -17,6 +22,8 @@
 #   KAFKA_HEAP              -Xms/-Xmx of the broker JVM, default 512m
 #   KAFKA_START_TIMEOUT / KAFKA_STOP_TIMEOUT   seconds, default 120 / 60
 #   REDIS_PORT              default 6379
+#   KAFKA_JMX_EXPORTER_PORT broker metrics (JMX exporter agent), default 9404; 0 turns the agent off
+#   PUSHGATEWAY_PORT / REDIS_EXPORTER_PORT   default 9091 / 9121
 # Clients: `env` prints KAFKA_BROKERS, REDIS_URL and KAFKAJS_NO_PARTITIONER_WARNING=1 (kafkajs 2.x
 # otherwise warns about its partitioner change on every producer it creates).
 set -euo pipefail
@@ -37,6 +44,11 @@ KAFKA_HEAP=${KAFKA_HEAP:-512m}
 KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-120}
 KAFKA_STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-60}
 REDIS_PORT=${REDIS_PORT:-6379}
+KAFKA_JMX_EXPORTER_PORT=${KAFKA_JMX_EXPORTER_PORT:-9404}
+PUSHGATEWAY_PORT=${PUSHGATEWAY_PORT:-9091}
+REDIS_EXPORTER_PORT=${REDIS_EXPORTER_PORT:-9121}
+# Served by Maven Central; the agent version the rules in deploy/kafka/jmx-exporter.yml were written for.
+readonly JMX_EXPORTER_VERSION=1.0.1
 
 # TRACESIFT_KAFKA_HOME runs a second broker beside the default one (the fault suite's own, with
 # its own ports, pid, logs and data); the downloaded jars stay shared.
@@ -104,6 +116,8 @@ package_binary() {
     kafkacat) echo kafkacat ;;
     redis-server | redis) echo redis-server ;;
     redis-tools) echo redis-cli ;;
+    prometheus-pushgateway) echo prometheus-pushgateway ;;
+    prometheus-redis-exporter) echo prometheus-redis-exporter ;;
     *) echo "$1" ;;
   esac
 }
@@ -157,6 +171,22 @@ kafka_ensure_libs() {
   touch "$tmp/.complete"
   rm -rf "$KAFKA_LIBS"
   mv "$tmp" "$KAFKA_LIBS"
+}
+
+# The JMX exporter agent jar (one file, no dependencies), fetched once into .cache/kafka/jmx.
+kafka_jmx_agent() {
+  local dir=$KAFKA_HOME/jmx jar out
+  jar=$dir/jmx_prometheus_javaagent-$JMX_EXPORTER_VERSION.jar
+  if [[ ! -f $jar ]]; then
+    log "downloading the Prometheus JMX exporter agent $JMX_EXPORTER_VERSION"
+    mkdir -p "$dir"
+    if ! out=$(mvn -B -q -Dstyle.color=never org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+      "-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:$JMX_EXPORTER_VERSION" -DoutputDirectory="$dir" 2>&1); then
+      printf '%s\n' "$out" >&2
+      die "could not download io.prometheus.jmx:jmx_prometheus_javaagent:$JMX_EXPORTER_VERSION"
+    fi
+  fi
+  echo "$jar"
 }
 
 # Java options shared by the storage tool and the broker: logging backend and its config.
@@ -262,8 +292,12 @@ kafka_up() {
   if [[ -f $KAFKA_LOG ]]; then mv -f "$KAFKA_LOG" "$KAFKA_LOG.prev"; fi
   kafka_ensure_storage
 
-  local opts
+  local opts agent=()
   mapfile -t opts < <(kafka_java_opts)
+  if ((KAFKA_JMX_EXPORTER_PORT > 0)); then
+    port_open "$KAFKA_JMX_EXPORTER_PORT" && die "127.0.0.1:$KAFKA_JMX_EXPORTER_PORT (JMX exporter) is already in use; set KAFKA_JMX_EXPORTER_PORT"
+    agent=("-javaagent:$(kafka_jmx_agent)=127.0.0.1:$KAFKA_JMX_EXPORTER_PORT:$ROOT/deploy/kafka/jmx-exporter.yml")
+  fi
   # The GC flags are the ones kafka-run-class.sh uses. setsid detaches the broker from this shell's
   # process group; the inner bash writes its own pid and then becomes java, so the pid file is right
   # whether or not setsid had to fork.
@@ -272,7 +306,7 @@ kafka_up() {
     java "-Xms$KAFKA_HEAP" "-Xmx$KAFKA_HEAP" \
     -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
     -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError \
-    "${opts[@]}" "-Dtracesift.kafka.version=$KAFKA_VERSION" \
+    "${opts[@]}" "${agent[@]}" "-Dtracesift.kafka.version=$KAFKA_VERSION" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS" \
     </dev/null >"$KAFKA_OUT" 2>&1 9>&- &
 
@@ -385,15 +419,13 @@ redis_up() {
     # Debian's package may have started its own service on install.
     redis_ping && return 0
   fi
-  local data=/var/lib/redis logs=/var/log/redis
-  if ! mkdir -p "$data" "$logs" 2>/dev/null || [[ ! -w $data || ! -w $logs ]]; then
-    data=$REDIS_HOME
-    logs=$REDIS_HOME
-  fi
-  mkdir -p "$REDIS_HOME"
+  local data=$REDIS_HOME/data logs=/var/log/redis
+  if ! mkdir -p "$logs" 2>/dev/null || [[ ! -w $logs ]]; then logs=$REDIS_HOME; fi
+  mkdir -p "$REDIS_HOME" "$data"
   local out
+  # As production runs it (deploy/README.md): AOF with an fsync a second, no RDB snapshots.
   if ! out=$(redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" --save "" \
-    --appendonly no --dir "$data" --logfile "$logs/ci.log" --pidfile "$REDIS_HOME/redis.pid" 2>&1 9>&-); then
+    --appendonly yes --appendfsync everysec --dir "$data" --logfile "$logs/ci.log" --pidfile "$REDIS_HOME/redis.pid" 2>&1 9>&-); then
     printf '%s\n' "$out" >&2
     die "redis-server failed to start"
   fi
@@ -437,10 +469,75 @@ redis_status() {
   fi
 }
 
+# ---------------------------------------------------------------- pushgateway, redis-exporter
+
+# Daemons from Debian packages, each with a pid file and a log under .cache/<name>/.
+daemon_pid() { # name binary
+  local file=$CACHE/$1/pid pid
+  [[ -f $file ]] || return 1
+  pid=$(<"$file")
+  pid_matches "$pid" "$2" && echo "$pid"
+}
+
+daemon_up() { # name binary port args...
+  local name=$1 binary=$2 port=$3
+  shift 3
+  daemon_pid "$name" "$binary" >/dev/null && return 0
+  port_open "$port" && die "127.0.0.1:$port is already in use (wanted for $name)"
+  command -v "$binary" >/dev/null || cmd_tools "$(basename "$binary")"
+  mkdir -p "$CACHE/$name"
+  # shellcheck disable=SC2016 # $$ and $@ belong to the inner bash
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$CACHE/$name/pid" "$binary" "$@" \
+    </dev/null >"$CACHE/$name/$name.log" 2>&1 9>&- &
+  local deadline=$((SECONDS + 30))
+  until port_open "$port"; do
+    if ((SECONDS >= deadline)); then
+      tail -n 20 "$CACHE/$name/$name.log" >&2 || true
+      die "$name not listening on 127.0.0.1:$port after 30s"
+    fi
+    sleep 0.2
+  done
+  log "$name up on 127.0.0.1:$port"
+}
+
+daemon_down() { # name binary
+  local pid
+  if pid=$(daemon_pid "$1" "$2"); then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_for_exit "$pid" 30 || kill -KILL "$pid" 2>/dev/null || true
+    log "$1 stopped (pid $pid)"
+  fi
+  rm -f "$CACHE/$1/pid"
+}
+
+daemon_status() { # name binary port
+  local pid
+  if pid=$(daemon_pid "$1" "$2") && port_open "$3"; then
+    printf '%-6s up    %-7s pid %-7s 127.0.0.1:%s\n' "$1" - "$pid" "$3"
+  else
+    printf '%-6s down  %-7s pid -       127.0.0.1:%s\n' "$1" - "$3"
+    return 1
+  fi
+}
+
+pushgateway_up() {
+  daemon_up pushgateway prometheus-pushgateway "$PUSHGATEWAY_PORT" "--web.listen-address=127.0.0.1:$PUSHGATEWAY_PORT"
+}
+pushgateway_down() { daemon_down pushgateway prometheus-pushgateway; }
+pushgateway_status() { daemon_status pushgateway prometheus-pushgateway "$PUSHGATEWAY_PORT"; }
+
+redis-exporter_up() {
+  daemon_up redis-exporter prometheus-redis-exporter "$REDIS_EXPORTER_PORT" \
+    "-web.listen-address=127.0.0.1:$REDIS_EXPORTER_PORT" "-redis.addr=redis://127.0.0.1:$REDIS_PORT"
+}
+redis-exporter_down() { daemon_down redis-exporter prometheus-redis-exporter; }
+redis-exporter_status() { daemon_status redis-exporter prometheus-redis-exporter "$REDIS_EXPORTER_PORT"; }
+
 # ---------------------------------------------------------------- commands
 
 cmd_env() {
   cat <<EOF
+export PUSHGATEWAY_URL=http://127.0.0.1:$PUSHGATEWAY_PORT
 export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 export KAFKAJS_NO_PARTITIONER_WARNING=1
@@ -465,10 +562,10 @@ cmd_logs() {
   tail -n 100 "$file"
 }
 
-check_services() { # service names must be kafka or redis
+check_services() { # service names must be kafka, redis, pushgateway or redis-exporter
   local s
   for s in "$@"; do
-    [[ $s == kafka || $s == redis ]] || die "unknown service '$s' (kafka, redis)"
+    [[ $s =~ ^(kafka|redis|pushgateway|redis-exporter)$ ]] || die "unknown service '$s' (kafka, redis, pushgateway, redis-exporter)"
   done
 }
 

@@ -14,7 +14,6 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
-import { RedisEnv } from "@tracesift/queue";
 import { parseEnv } from "@tracesift/runtime";
 import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
@@ -22,10 +21,12 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBu
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Namespace } from "kubernetes-models/v1/Namespace";
 import { Secret } from "kubernetes-models/v1/Secret";
+import { Service as K8sService } from "kubernetes-models/v1/Service";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import type { z } from "zod";
+import { CollectorEnv } from "../services/collector/src/config.ts";
 import { EnvSchema as SimEnv } from "../services/fireworks-sim/src/env.ts";
 import { IngestEnv } from "../services/ingest/src/config.ts";
 import { WorkerEnv } from "../services/judge-worker/src/config.ts";
@@ -57,32 +58,19 @@ const FLEET = ["ingest", "judge-worker", "collector"] as const;
 type FleetService = (typeof FLEET)[number];
 type Service = FleetService | "fireworks-sim";
 
-/** The collector declares its schema inline in main.ts (RedisEnv.extend({...})): read its keys. */
-function collectorKeys(): string[] {
-  const source = read(join(ROOT, "services/collector/src/main.ts"));
-  const m = /RedisEnv\.extend\(\{([\s\S]*?)\}\)/.exec(source);
-  if (!m?.[1]) throw new Error("services/collector/src/main.ts no longer declares its env as RedisEnv.extend({...}): update test/deploy.test.ts");
-  return [...Object.keys(RedisEnv.shape), ...[...m[1].matchAll(/^\s*([A-Z][A-Z0-9_]*):/gm)].map((k) => k[1] ?? "")];
-}
-
-const SCHEMAS: Record<Exclude<Service, "collector">, z.ZodObject> = {
+const SCHEMAS: Record<Service, z.ZodObject> = {
   ingest: IngestEnv,
   "judge-worker": WorkerEnv,
+  collector: CollectorEnv,
   "fireworks-sim": SimEnv,
 };
 
 function schemaKeys(service: Service): Set<string> {
-  return new Set(service === "collector" ? collectorKeys() : Object.keys(SCHEMAS[service].shape));
+  return new Set(Object.keys(SCHEMAS[service].shape));
 }
 
 /** Parses an environment the way the service does at start-up (throws ConfigError listing every problem). */
 function parseServiceEnv(service: Service, env: Record<string, string>): void {
-  if (service === "collector") {
-    for (const key of ["METRICS_PORT", "COLLECT_INTERVAL_MS"]) {
-      if (env[key] !== undefined) expect(env[key], `collector ${key}`).toMatch(/^\d+$/);
-    }
-    return;
-  }
   parseEnv(SCHEMAS[service], env);
 }
 
@@ -514,6 +502,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   "v1/Secret": Secret,
   "v1/ServiceAccount": ServiceAccount,
   "v1/Namespace": Namespace,
+  "v1/Service": K8sService,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
   "keda.sh/v1alpha1/ScaledObject": ScaledObject,
 };
@@ -545,7 +534,11 @@ function hasKubectl(): boolean {
   }
 }
 
-type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } } };
+type EnvVar = {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } };
+};
 type Probe = { httpGet?: { path?: string; port?: string | number } };
 type K8sContainer = {
   name: string;
@@ -602,6 +595,11 @@ describe.each(["base", ...OVERLAYS])("deploy/k8s/%s", (dir) => {
         const stringData = secret?.stringData as Record<string, string> | undefined;
         const value = stringData?.[ref.key] ?? (data?.[ref.key] !== undefined ? Buffer.from(data[ref.key] ?? "", "base64").toString() : undefined);
         expect(value, `${name}: Secret ${ref.name} key ${ref.key}`).toBeDefined();
+        env[e.name] = value ?? "";
+      } else if (e.valueFrom?.configMapKeyRef) {
+        const ref = e.valueFrom.configMapKeyRef;
+        const value = (find("ConfigMap", ref.name)?.data as Record<string, string> | undefined)?.[ref.key];
+        expect(value, `${name}: ConfigMap ${ref.name} key ${ref.key}`).toBeDefined();
         env[e.name] = value ?? "";
       } else if (e.valueFrom?.fieldRef) env[e.name] = `pod-${e.valueFrom.fieldRef.fieldPath}`;
     }
@@ -797,5 +795,60 @@ describe("deploy/k8s files", () => {
         expect(example.FIREWORKS_API_KEY).not.toMatch(/^fw_/);
       }
     }
+  });
+});
+
+// ------------------------------------------------------------------------------------ alerts
+
+describe("deploy/prometheus alerts, runbook and exporters", () => {
+  type Rule = { alert?: string; record?: string; annotations?: Record<string, string> };
+  const rules = (parse(read(join(DEPLOY, "prometheus/rules/tracesift.rules.yml"))) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+  const alerts = rules.filter((r) => r.alert);
+  const runbook = read(join(DEPLOY, "RUNBOOK.md"));
+  // GitHub's heading anchors: lower case, spaces to dashes, punctuation dropped.
+  const anchors = new Set([...runbook.matchAll(/^#{1,6} (.+)$/gm)].map((m) => (m[1] ?? "").toLowerCase().replace(/[^\w\- ]/g, "").replace(/ /g, "-")));
+
+  it("links every alert to its own runbook entry, which says what it means, how to confirm and what to do", () => {
+    expect(alerts.length).toBeGreaterThanOrEqual(20);
+    for (const a of alerts) {
+      const url = a.annotations?.runbook_url ?? "";
+      expect(url, `${a.alert} runbook_url`).toBe(`deploy/RUNBOOK.md#${a.alert?.toLowerCase()}`);
+      expect(anchors.has(url.split("#")[1] ?? ""), `${a.alert}: RUNBOOK.md has a heading for it`).toBe(true);
+      const entry = runbook.split(/^## /m).find((s) => s.startsWith(`${a.alert}\n`)) ?? "";
+      for (const part of ["**Means:**", "**Confirm:**", "**Do:**"]) expect(entry, `${a.alert} entry: ${part}`).toContain(part);
+    }
+  });
+
+  it("unit-tests every alert both firing and not firing (promtool test rules)", () => {
+    type AlertTest = { alertname: string; exp_alerts?: unknown[] };
+    const doc = parse(read(join(DEPLOY, "prometheus/tests/tracesift.rules.test.yml"))) as { tests: { alert_rule_test?: AlertTest[] }[] };
+    const checks = doc.tests.flatMap((t) => t.alert_rule_test ?? []);
+    for (const a of alerts) {
+      const mine = checks.filter((c) => c.alertname === a.alert);
+      expect(mine.some((c) => (c.exp_alerts ?? []).length > 0), `${a.alert} tested firing`).toBe(true);
+      expect(mine.some((c) => (c.exp_alerts ?? []).length === 0), `${a.alert} tested not firing`).toBe(true);
+    }
+  });
+
+  it("scrapes the Pushgateway (keeping pushed labels), the Redis exporter and the broker's JMX agent", () => {
+    const prom = parse(read(join(DEPLOY, "prometheus/prometheus.yml"))) as { scrape_configs: { job_name: string; honor_labels?: boolean; static_configs?: { targets: string[] }[] }[] };
+    const job = (name: string) => prom.scrape_configs.find((j) => j.job_name === name);
+    expect(job("tracesift-pushgateway")?.honor_labels).toBe(true);
+    expect(job("tracesift-pushgateway")?.static_configs?.[0]?.targets).toEqual(["pushgateway:9091"]);
+    expect(job("redis")?.static_configs?.[0]?.targets).toEqual(["redis-exporter:9121"]);
+    expect(job("kafka")?.static_configs?.[0]?.targets).toEqual(["kafka:9404"]);
+  });
+
+  it("runs the exporters in Compose, the broker with the JMX agent version scripts/services.sh uses", () => {
+    const compose = parse(read(COMPOSE_FILE)) as ComposeFile;
+    const version = /JMX_EXPORTER_VERSION=([\d.]+)/.exec(read(join(ROOT, "scripts/services.sh")))?.[1];
+    expect(version).toMatch(/^\d+\.\d+\.\d+$/);
+    const kafka = compose.services.kafka;
+    expect(String(kafka?.environment?.KAFKA_OPTS)).toContain(`-javaagent:/opt/jmx/jmx_prometheus_javaagent-${version}.jar=9404:/etc/kafka-jmx/jmx-exporter.yml`);
+    expect(kafka?.volumes).toContain("../kafka/jmx-exporter.yml:/etc/kafka-jmx/jmx-exporter.yml:ro");
+    expect(JSON.stringify(compose.services["jmx-agent"]?.command)).toContain(`jmx_prometheus_javaagent:${version}`);
+    expect(compose.services["redis-exporter"]?.environment?.REDIS_ADDR).toBe("redis://redis:6379");
+    expect(compose.services.pushgateway).toBeDefined();
+    expect(compose.services.collector?.environment?.KAFKA_BROKERS).toBe("kafka:9092");
   });
 });

@@ -3,7 +3,13 @@
  * promtool accepts the shipped files, and after a demo workload every rule and every panel query
  * evaluates without error and every panel query returns data.
  *
- * Needs the Debian package `prometheus` (scripts/services.sh tools prometheus). With
+ * Then it stops ingest and shows what on-call sees: the broker lag panel growing and
+ * TracesiftIngestNotConsuming pending within its window.
+ *
+ * Needs the Debian packages `prometheus`, `prometheus-pushgateway` (replay progress) and
+ * `prometheus-redis-exporter` (scripts/services.sh tools ...). The broker's JMX exporter agent is
+ * scraped when it answers on 127.0.0.1:9404 (a broker started by scripts/services.sh has it); a
+ * broker started without it leaves the Kafka panels out, said in the test output. With
  * TRACESIFT_RENDER_OVERVIEW=1 it also renders the overview dashboard to docs/overview.png.
  */
 import { spawnSync } from "node:child_process";
@@ -11,14 +17,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ingestMetrics } from "@tracesift/metrics";
+import { ingestMetrics, replayMetrics, startReplayPush } from "@tracesift/metrics";
 import { createJudgeQueue, createRedis, enqueueJudgeJobs } from "@tracesift/queue";
-import { createRegistry, startOpsServer } from "@tracesift/runtime";
+import { createRegistry } from "@tracesift/runtime";
 import { conversationVersion, type JudgeJob } from "@tracesift/schemas";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse, stringify } from "yaml";
-import { REPO_ROOT } from "../services/cli/src/fleet.ts";
-import { freePort, openaiEvent, REDIS_URL, startTestFleet, type TestFleet } from "./helpers/fleet.ts";
+import { REPO_ROOT, type RunningService, startService, waitForHttp } from "../services/cli/src/fleet.ts";
+import { freePort, KAFKA_BROKERS, openaiEvent, REDIS_URL, startTestFleet, type TestFleet } from "./helpers/fleet.ts";
 import {
   dashboardQueries,
   dashboardVariables,
@@ -29,6 +35,7 @@ import {
   requireBinary,
   type RunningPrometheus,
   ruleExpressions,
+  startExporter,
   startPrometheus,
   substitute,
 } from "./helpers/prometheus.ts";
@@ -38,6 +45,9 @@ const DASHBOARDS = ["fleet-overview.json", "backfill.json"];
 const VARIABLES = { env: ".*", app: ".*", model: ".*", replay: ".*", __rate_interval: "1m", __interval: "5s", __range: "10m" };
 const APPS = ["booking", "math", "support"] as const;
 const WAIT = { timeout: 60_000, interval: 500 };
+const KAFKA_JMX = "127.0.0.1:9404";
+/** Panels fed only by the broker's JMX exporter agent. */
+const KAFKA_PANELS = ["Kafka broker health", "Kafka messages in / s"];
 
 describe("observability: Grafana dashboards and Prometheus rules", () => {
   it("promtool accepts the shipped config and rules, and the rule unit tests pass", () => {
@@ -76,39 +86,77 @@ describe("observability: Grafana dashboards and Prometheus rules", () => {
     let fleet: TestFleet | undefined;
     let prom: RunningPrometheus | undefined;
     let replay: Awaited<ReturnType<typeof startReplay>> | undefined;
+    let collector: RunningService | undefined;
+    let pushgateway: Awaited<ReturnType<typeof startExporter>> | undefined;
+    let redisExporter: Awaited<ReturnType<typeof startExporter>> | undefined;
+    let kafkaAgent = false;
 
     beforeAll(async () => {
-      // Fail (not skip) without the binary: CI installs it.
+      // Fail (not skip) without the binaries: CI installs them.
       requireBinary("prometheus");
       fleet = await startTestFleet({
         workers: 2,
-        collector: { COLLECT_INTERVAL_MS: "500" },
         // Slow enough that waves build a visible backlog, fast enough for a short test.
         sim: { latencyMs: 250, latencyJitterMs: 250 },
-        workerEnv: { JUDGE_CONCURRENCY: "3" },
+        // Budgets far above what the test spends: the spend counters run, nothing pauses.
+        workerEnv: { JUDGE_CONCURRENCY: "3", COST_BUDGET_HOURLY_USD: "1000", COST_BUDGET_DAILY_USD: "5000" },
         ingestEnv: { JUDGE_MAX_ATTEMPTS: "2", MAX_EVENT_BYTES: "65536" },
       });
-      replay = await startReplay(fleet);
+      const logDir = join(REPO_ROOT, ".cache/test-logs", fleet.id);
+      // The collector reads the ingest group's lag from the broker: it needs the fleet's topic and group.
+      const collectorPort = await freePort();
+      collector = startService({
+        service: "collector",
+        env: {
+          KAFKA_BROKERS,
+          REDIS_URL,
+          QUEUE_PREFIX: fleet.queuePrefix,
+          INPUT_TOPICS: fleet.topics.input,
+          CONSUMER_GROUP: `test-${fleet.id}-ingest`,
+          COLLECT_INTERVAL_MS: "500",
+          METRICS_PORT: String(collectorPort),
+          COST_BUDGET_HOURLY_USD: "1000",
+          COST_BUDGET_DAILY_USD: "5000",
+          JUDGE_RPM: "6000",
+          LOG_LEVEL: "info",
+        },
+        logDir,
+      });
+      await waitForHttp(`http://127.0.0.1:${collectorPort}/readyz`, 60_000, collector);
+      pushgateway = await startExporter("prometheus-pushgateway", (port) => [`--web.listen-address=127.0.0.1:${port}`], { logDir });
+      redisExporter = await startExporter(
+        "prometheus-redis-exporter",
+        (port) => [`-web.listen-address=127.0.0.1:${port}`, `-redis.addr=${REDIS_URL}`],
+        { logDir },
+      );
+      kafkaAgent = await fetch(`http://${KAFKA_JMX}/metrics`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (!kafkaAgent) console.warn(`no JMX exporter on ${KAFKA_JMX} (broker started without it): Kafka panels not checked`);
+      replay = await startReplay(fleet, pushgateway.url);
       const ports = fleet.metricsPorts;
       const local = (p: number) => `127.0.0.1:${p}`;
       const config = localConfig(
         {
           "tracesift-ingest": [local(ports.ingest)],
           "tracesift-judge-worker": ports.workers.map(local),
-          "tracesift-collector": [local(ports.collector!)],
+          "tracesift-collector": [local(collectorPort)],
+          "tracesift-pushgateway": [local(pushgateway.port)],
+          redis: [local(redisExporter.port)],
+          kafka: [KAFKA_JMX],
         },
-        {
-          scrapeInterval: "1s",
-          // A replay's /metrics: replays are not in the shipped config (no replay service yet).
-          extraJobs: [{ job_name: "tracesift-replay", static_configs: [{ targets: [local(replay.port)], labels: { env: "dev" } }] }],
-        },
+        { scrapeInterval: "1s", omitJobs: kafkaAgent ? [] : ["kafka"] },
       );
-      prom = await startPrometheus(config, { logDir: join(REPO_ROOT, ".cache/test-logs", fleet.id) });
+      prom = await startPrometheus(config, { logDir });
     });
 
     afterAll(async () => {
       await prom?.stop();
       await replay?.close();
+      await collector?.stop();
+      await pushgateway?.stop();
+      await redisExporter?.stop();
       await fleet?.stop();
     });
 
@@ -139,21 +187,27 @@ describe("observability: Grafana dashboards and Prometheus rules", () => {
       const judged = f.records.filter((r) => r.topic === "output" && r.result.status === "judged");
       const perceived = judged.filter((r) => r.topic === "output" && r.result.status === "judged" && r.result.verdict.perceived_error);
       const dlq = f.records.filter((r) => r.topic === "dlq");
+      const skipped = f.records.filter((r) => r.topic === "output" && r.result.status === "skipped");
+      expect(skipped.length).toBeGreaterThan(0);
       await vi.waitFor(async () => {
         expect(await scalar(p, 'sum(tracesift_verdicts_total{verdict=~"perceived_error|no_error"})')).toBe(judged.length);
         expect(await scalar(p, 'sum(tracesift_verdicts_total{verdict="perceived_error"})')).toBe(perceived.length);
         expect(await scalar(p, "sum(tracesift_dead_letters_total)")).toBe(dlq.length);
+        // Skipped results (written by ingest) are counted too, from their first one.
+        expect(await scalar(p, 'sum(tracesift_verdicts_total{verdict="skipped"})')).toBe(skipped.length);
       }, WAIT);
+      expect(replay!.pushErrors).toEqual([]);
       const targets = await p.targets();
       expect(targets.filter((t) => t.health !== "up").map((t) => `${t.labels.job} ${t.labels.instance}: ${t.lastError}`)).toEqual([]);
-      expect(targets).toHaveLength(5);
+      expect(targets).toHaveLength(kafkaAgent ? 7 : 6);
+
 
       // Every recording and alert rule: evaluated by Prometheus itself without error, and as a query.
       await vi.waitFor(async () => expect((await p.rules()).filter((r) => r.health === "unknown")).toEqual([]), WAIT);
       const ruleProblems = (await p.rules()).filter((r) => r.health !== "ok").map((r) => `${r.name}: ${r.lastError}`);
       expect(ruleProblems).toEqual([]);
       const rules = ruleExpressions();
-      expect(rules.filter((r) => r.kind === "alert").length).toBeGreaterThanOrEqual(7);
+      expect(rules.filter((r) => r.kind === "alert").length).toBeGreaterThanOrEqual(20);
       for (const r of rules) {
         const res = await p.query(r.expr);
         expect(res.ok ? "ok" : res.error, `${r.kind} ${r.name}`).toBe("ok");
@@ -161,7 +215,9 @@ describe("observability: Grafana dashboards and Prometheus rules", () => {
 
       // Every panel query of every dashboard: no error and at least one series. Polled, as the
       // last scrapes may still be landing.
-      const queries = DASHBOARDS.flatMap((file) => dashboardQueries(readDashboard(file)));
+      const queries = DASHBOARDS.flatMap((file) => dashboardQueries(readDashboard(file))).filter(
+        (q) => kafkaAgent || !KAFKA_PANELS.includes(q.panel),
+      );
       expect(queries.length).toBeGreaterThan(40);
       const problems = async () => {
         const out: string[] = [];
@@ -195,6 +251,56 @@ describe("observability: Grafana dashboards and Prometheus rules", () => {
           expect(run.stdout).not.toContain("no data");
         }
       }
+    });
+
+    it("with ingest stopped, the broker lag panel grows and TracesiftIngestNotConsuming is pending within its window", async () => {
+      const f = fleet!;
+      const p = prom!;
+      const panel = dashboardQueries(readDashboard("fleet-overview.json")).find((q) => q.panel === "Consumer lag by topic (broker)");
+      expect(panel).toBeDefined();
+      const lag = `sum(${substitute(panel!.expr, VARIABLES)})`;
+      // Everything read before the stop: no lag, and the alert is not pending.
+      await vi.waitFor(async () => expect(await scalar(p, lag)).toBe(0), WAIT);
+      const pending = `ALERTS{alertname="TracesiftIngestNotConsuming", alertstate="pending", topic="${f.topics.input}"}`;
+      const before = await p.query(pending);
+      expect(before.ok ? before.series : before.error).toEqual([]);
+
+      // Ingest goes down while events keep arriving (about 3 a second).
+      await f.ingest.stop();
+      const stoppedAt = Date.now();
+      let produced = 0;
+      let pendingAfterMs: number | undefined;
+      let alertLabels: Record<string, string> = {};
+      // The alert needs 2 minutes without a committed offset moving; give it 4.
+      for (let wave = 0; Date.now() - stoppedAt < 240_000; wave++) {
+        const events = [...Array(5)].map((_, i) =>
+          openaiEvent(`down-${wave}-${i}`, [["user", "Cancel my 3pm."], ["assistant", "Cancelled your 4pm."], ["user", "No, the 3pm!"]], { app: "booking" }),
+        );
+        await f.produce(events);
+        produced += events.length;
+        const res = await p.query(pending);
+        if (res.ok && res.series.length > 0) {
+          pendingAfterMs = Date.now() - stoppedAt;
+          alertLabels = res.series[0]!.metric;
+          break;
+        }
+        await sleep(1_500);
+      }
+      expect(pendingAfterMs, "TracesiftIngestNotConsuming pending after ingest stopped").toBeDefined();
+      // 2 minutes of unmoved offsets, plus scrape and evaluation intervals: pending well inside
+      // the 5 minutes in which the alert (for: 2m) must fire.
+      expect(pendingAfterMs!).toBeLessThan(180_000);
+      expect(alertLabels).toMatchObject({ group: `test-${f.id}-ingest`, topic: f.topics.input, severity: "critical" });
+      console.log(`TracesiftIngestNotConsuming pending ${(pendingAfterMs! / 1000).toFixed(0)} s after ingest stopped, ${produced} events waiting`);
+
+      // The lag panel, as Grafana would draw it since the stop: it only grows, up to what waits.
+      await vi.waitFor(async () => expect(await scalar(p, lag)).toBe(produced), WAIT);
+      const range = await p.queryRange(lag, Math.floor(stoppedAt / 1000), Math.ceil(Date.now() / 1000), 5);
+      expect(range.ok).toBe(true);
+      const values = (range.ok ? (range.series[0]?.values ?? []) : []).map(([, v]) => Number(v));
+      expect(values.length).toBeGreaterThan(20);
+      for (let i = 1; i < values.length; i++) expect(values[i]!, `lag at step ${i}`).toBeGreaterThanOrEqual(values[i - 1]!);
+      expect(values.at(-1)!).toBeGreaterThan(values[0]!);
     });
   });
 });
@@ -233,21 +339,30 @@ function waveEvents(wave: number, n: number): { key: string; value: string }[] {
 }
 
 /**
- * Stands in for a replay: enqueues backfill-priority jobs as a replay would and exports the
- * ingest metrics a replay shares with ingest (events with replay != "live") on its own /metrics.
+ * Stands in for a replay: enqueues backfill-priority jobs as a replay would and pushes the ingest
+ * metrics a replay shares with ingest (events with replay != "live") and its progress to the
+ * Pushgateway, with the helper the replay command uses.
  */
-async function startReplay(fleet: TestFleet) {
+async function startReplay(fleet: TestFleet, pushgatewayUrl: string) {
   const registry = createRegistry("replay");
   const metrics = ingestMetrics(registry);
+  const progress = replayMetrics(registry);
   const redis = createRedis(REDIS_URL, "producer");
   const queue = createJudgeQueue(redis, { QUEUE_PREFIX: fleet.queuePrefix, JUDGE_QUEUE: "judge" });
-  const ops = await startOpsServer({ port: await freePort(), host: "127.0.0.1", registry, readiness: [] });
+  const name = "test-backfill";
+  const rangeSize = 120;
   // From zero, so rate() and increase() see the first chunk (a series born at 15 shows no rate).
-  const labels = { topic: fleet.topics.input, format: "openai", outcome: "enqueued", replay: "test-backfill" };
+  const labels = { topic: fleet.topics.input, format: "openai", outcome: "enqueued", replay: name };
   metrics.events.inc(labels, 0);
+  progress.total.set({ replay: name }, rangeSize);
+  progress.remaining.set({ replay: name }, rangeSize);
+  progress.finished.set({ replay: name }, 0);
+  const pushErrors: unknown[] = [];
+  const pusher = startReplayPush({ registry, url: pushgatewayUrl, replay: name, intervalMs: 500, onError: (err) => pushErrors.push(err) });
+  await pusher.push();
   let read = 0;
   return {
-    port: ops.port,
+    pushErrors,
     async backfill(n: number): Promise<string[]> {
       const jobs: JudgeJob[] = [...Array(n)].map((_, k) => {
         const i = read + k;
@@ -274,10 +389,12 @@ async function startReplay(fleet: TestFleet) {
       await enqueueJudgeJobs(queue, jobs, 2);
       read += n;
       metrics.events.inc(labels, n);
+      progress.remaining.set({ replay: name }, Math.max(0, rangeSize - read));
       return jobs.map((j) => j.conversation.id);
     },
     async close(): Promise<void> {
-      await ops.close();
+      await pusher.stop();
+      await fetch(`${pushgatewayUrl}/metrics/job/tracesift-replay/replay/${name}`, { method: "DELETE" }).catch(() => undefined);
       await queue.close();
       await redis.quit();
     },

@@ -15,7 +15,7 @@ export const DASHBOARD_DIR = join(REPO_ROOT, "deploy/grafana/dashboards");
 export const RULES_FILE = join(PROMETHEUS_DIR, "rules/tracesift.rules.yml");
 
 /** The binary's path; throws with the install command when the Debian package is missing. */
-export function requireBinary(name: "prometheus" | "promtool"): string {
+export function requireBinary(name: "prometheus" | "promtool" | "prometheus-pushgateway" | "prometheus-redis-exporter"): string {
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     const path = join(dir, name);
     try {
@@ -25,7 +25,8 @@ export function requireBinary(name: "prometheus" | "promtool"): string {
       // not in this directory
     }
   }
-  throw new Error(`${name} not found on PATH: run \`scripts/services.sh tools prometheus\` (installs the Debian package prometheus)`);
+  const pkg = name === "promtool" ? "prometheus" : name;
+  throw new Error(`${name} not found on PATH: run \`scripts/services.sh tools ${pkg}\` (installs the Debian package ${pkg})`);
 }
 
 export function promtool(args: string[], cwd = PROMETHEUS_DIR): { code: number | null; output: string } {
@@ -101,13 +102,16 @@ type ScrapeConfig = { job_name: string; static_configs?: { targets: string[]; la
  * The shipped prometheus.yml with each job's discovery replaced by local targets: labels,
  * relabelling and rules stay as shipped, so the test exercises what Compose deploys.
  */
-export function localConfig(targets: Record<string, string[]>, options: { scrapeInterval: string; extraJobs?: ScrapeConfig[] }): object {
+export function localConfig(
+  targets: Record<string, string[]>,
+  options: { scrapeInterval: string; extraJobs?: ScrapeConfig[]; omitJobs?: string[] },
+): object {
   const shipped = parse(readFileSync(join(PROMETHEUS_DIR, "prometheus.yml"), "utf8")) as {
     global: Record<string, unknown>;
     rule_files: string[];
     scrape_configs: ScrapeConfig[];
   };
-  const scrape_configs = shipped.scrape_configs.map((job) => {
+  const scrape_configs = shipped.scrape_configs.filter((job) => !options.omitJobs?.includes(job.job_name)).map((job) => {
     const local = targets[job.job_name];
     if (!local) throw new Error(`no local targets for job ${job.job_name}`);
     const labels = job.static_configs?.[0]?.labels ?? {};
@@ -120,6 +124,39 @@ export function localConfig(targets: Record<string, string[]>, options: { scrape
     global: { ...shipped.global, scrape_interval: options.scrapeInterval, evaluation_interval: options.scrapeInterval },
     rule_files: shipped.rule_files.map((f) => join(PROMETHEUS_DIR, f)),
     scrape_configs: [...scrape_configs, ...(options.extraJobs ?? [])],
+  };
+}
+
+// ---------------------------------------------------------------- exporters
+
+/**
+ * A Debian-packaged exporter or gateway on a free local port (the Pushgateway, the Redis
+ * exporter), with its output in logDir; `stop()` ends it.
+ */
+export async function startExporter(
+  name: "prometheus-pushgateway" | "prometheus-redis-exporter",
+  args: (port: number) => string[],
+  options: { logDir: string },
+): Promise<{ url: string; port: number; stop: () => Promise<void> }> {
+  const binary = requireBinary(name);
+  const port = await freePort();
+  mkdirSync(options.logDir, { recursive: true });
+  const logFile = join(options.logDir, `${name}.log`);
+  const log = createWriteStream(logFile, { flags: "a" });
+  const child = spawn(binary, args(port), { stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/metrics`, 30_000, { name, child, logFile, exited, stop: async () => null });
+  return {
+    url,
+    port,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+      log.end();
+    },
   };
 }
 

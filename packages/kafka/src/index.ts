@@ -15,6 +15,7 @@ import {
   type SASLOptions,
 } from "kafkajs";
 import type { Logger } from "@tracesift/runtime";
+import "./codecs.ts";
 import { z } from "zod";
 
 export type { Admin, Consumer, IHeaders, Kafka, KafkaMessage, Producer };

@@ -3,14 +3,82 @@
  * names, and a test checks each panel against a real Prometheus scraping them.
  * Labels stay low-cardinality: model, app, priority, outcome — never conversation ids.
  */
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, type CounterConfiguration, Gauge, Histogram, type LabelValues, type Registry } from "prom-client";
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120];
-const WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 3600, 14400];
+/**
+ * Waits and end-to-end times: steps of at most 1.34x from 1 s to 30 min, so a p99 read from
+ * histogram_quantile is off by at most a third (with 60 → 300 s steps a true 70 s read 290 s;
+ * bench/render-dashboard/p99-buckets.ts prints both).
+ */
+export const WAIT_BUCKETS = [
+  0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5, 10, 12.5, 15, 20, 25, 30, 40, 50, 60, 75, 90, 120, 150, 180, 240,
+  300, 360, 450, 600, 720, 900, 1200, 1500, 1800, 3600, 14400,
+];
+
+/**
+ * A counter whose new series are first exported at 0 and carry their count from the next scrape
+ * on. `rate()` and `increase()` cannot see what a series counted before Prometheus first saw it,
+ * so without this every new (app, verdict, …) combination lost its first increments.
+ * Until the registry has been scraped once there is nothing to lose, and counts show at once.
+ */
+export class ZeroFirstCounter<T extends string> extends Counter<T> {
+  private scraped = false;
+  /** Series Prometheus has seen (present in a scrape). */
+  private readonly exported = new Set<string>();
+  private readonly pending = new Map<string, { labels: LabelValues<T>; value: number }>();
+
+  private readonly baseInc: (labels: LabelValues<T>, value?: number) => void;
+
+  constructor(config: CounterConfiguration<T>) {
+    super(config);
+    // prom-client assigns `inc` per instance in its constructor, so it is wrapped, not overridden.
+    const baseInc = this.inc.bind(this) as (labels?: LabelValues<T> | number, value?: number) => void;
+    this.baseInc = baseInc;
+    this.inc = ((labels?: LabelValues<T> | number, value?: number) => {
+      if (labels === undefined || typeof labels === "number") baseInc(labels);
+      else this.incSeries(labels, value);
+    }) as Counter<T>["inc"];
+  }
+
+  private incSeries(labels: LabelValues<T>, value: number | undefined): void {
+    const key = seriesKey(labels);
+    const amount = value ?? 1;
+    if (!this.scraped || this.exported.has(key)) {
+      this.baseInc(labels, amount);
+      return;
+    }
+    const waiting = this.pending.get(key);
+    if (waiting) waiting.value += amount;
+    else {
+      this.pending.set(key, { labels, value: amount });
+      this.baseInc(labels, 0);
+    }
+  }
+
+  override async get() {
+    const live = await super.get();
+    // prom-client hands out its live value objects: copy them before applying pending counts.
+    const snapshot = { ...live, values: live.values.map((v) => ({ ...v, labels: { ...v.labels } })) };
+    this.scraped = true;
+    for (const v of snapshot.values) this.exported.add(seriesKey(v.labels));
+    for (const { labels, value } of this.pending.values()) this.baseInc(labels, value);
+    this.pending.clear();
+    return snapshot;
+  }
+}
+
+function seriesKey(labels: object): string {
+  return JSON.stringify(
+    Object.entries(labels)
+      .map(([k, v]) => [k, String(v)])
+      .sort(([a], [b]) => (a! < b! ? -1 : 1)),
+  );
+}
 
 export function ingestMetrics(registry: Registry) {
   return {
-    events: new Counter({
+    events: new ZeroFirstCounter({
       name: "tracesift_ingest_events_total",
       help: "Trace events consumed, by input format and outcome (buffered into a conversation, skipped, dead_lettered).",
       labelNames: ["topic", "format", "outcome", "replay"] as const,
@@ -42,7 +110,7 @@ export type IngestMetrics = ReturnType<typeof ingestMetrics>;
 
 export function judgeMetrics(registry: Registry) {
   return {
-    requests: new Counter({
+    requests: new ZeroFirstCounter({
       name: "tracesift_judge_requests_total",
       help: "Model calls by outcome (ok, rate_limited, overloaded, error, invalid_output, fatal).",
       labelNames: ["model", "outcome"] as const,
@@ -55,13 +123,13 @@ export function judgeMetrics(registry: Registry) {
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    tokens: new Counter({
+    tokens: new ZeroFirstCounter({
       name: "tracesift_judge_tokens_total",
       help: "Tokens billed, by kind (prompt, cached_prompt, completion). cached_prompt is a subset of prompt.",
       labelNames: ["model", "kind", "priority"] as const,
       registers: [registry],
     }),
-    cost: new Counter({
+    cost: new ZeroFirstCounter({
       name: "tracesift_judge_cost_usd_total",
       help: "USD spent on model calls (per-token pricing), including calls whose output was invalid.",
       labelNames: ["model", "app", "priority"] as const,
@@ -129,12 +197,174 @@ export function queueMetrics(registry: Registry) {
 }
 export type QueueMetrics = ReturnType<typeof queueMetrics>;
 
+/**
+ * Lag of the ingest consumer group read from the broker (committed offsets against high
+ * watermarks) by the collector: right while ingest is down or its consumer has crashed, when
+ * ingest's own lag gauge stops being updated.
+ */
+export function kafkaLagMetrics(registry: Registry) {
+  const labelNames = ["group", "topic", "partition"] as const;
+  return {
+    lag: new Gauge({
+      name: "tracesift_kafka_consumer_lag_messages",
+      help: "Messages between the group's committed offset and the partition's high watermark, read from the broker.",
+      labelNames,
+      registers: [registry],
+    }),
+    committed: new Gauge({
+      name: "tracesift_kafka_committed_offset",
+      help: "The group's committed offset per partition (the log start offset while nothing was ever committed); flat with lag > 0 means nothing is consumed.",
+      labelNames,
+      registers: [registry],
+    }),
+    highWatermark: new Gauge({
+      name: "tracesift_kafka_high_watermark",
+      help: "Offset of the next message written to the partition.",
+      labelNames,
+      registers: [registry],
+    }),
+    up: new Gauge({
+      name: "tracesift_kafka_lag_collect_up",
+      help: "1 when the last read of offsets from the broker succeeded.",
+      registers: [registry],
+    }),
+  };
+}
+export type KafkaLagMetrics = ReturnType<typeof kafkaLagMetrics>;
+
+/** The fleet-wide spend the cost budget counts in Redis (UTC hour and day), against the configured budgets. */
+export function budgetMetrics(registry: Registry) {
+  return {
+    spent: new Gauge({
+      name: "tracesift_budget_spent_usd",
+      help: "USD spent on model calls in the current UTC window (hour, day), fleet-wide.",
+      labelNames: ["window"] as const,
+      registers: [registry],
+    }),
+    limit: new Gauge({
+      name: "tracesift_budget_limit_usd",
+      help: "The configured budget per window (COST_BUDGET_HOURLY_USD, COST_BUDGET_DAILY_USD); absent when unset.",
+      labelNames: ["window"] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type BudgetMetrics = ReturnType<typeof budgetMetrics>;
+
+/** The fleet-wide rate limiter's state in Redis, read by the collector once for the fleet. */
+export function rateLimiterMetrics(registry: Registry) {
+  return {
+    limit: new Gauge({
+      name: "tracesift_rate_limit_limit",
+      help: "Effective limit per minute (rpm, prompt_tpm, uncached_prompt_tpm, generated_tpm) or in flight (in_flight): configured, else learned from x-ratelimit headers; absent while unknown.",
+      labelNames: ["model", "kind"] as const,
+      registers: [registry],
+    }),
+    learned: new Gauge({
+      name: "tracesift_rate_limit_learned",
+      help: "Limits learned from the provider's x-ratelimit headers (rpm, prompt_tpm, uncached_prompt_tpm, generated_tpm).",
+      labelNames: ["model", "kind"] as const,
+      registers: [registry],
+    }),
+    used: new Gauge({
+      name: "tracesift_rate_limit_used",
+      help: "Admitted in the current sliding window per meter (rpm: requests, *_tpm: tokens) and calls in flight (in_flight).",
+      labelNames: ["model", "kind"] as const,
+      registers: [registry],
+    }),
+    concurrency: new Gauge({
+      name: "tracesift_rate_limit_adaptive_concurrency",
+      help: "AIMD concurrency cap; it binds while rpm or tpm is unknown.",
+      labelNames: ["model"] as const,
+      registers: [registry],
+    }),
+    pausedSeconds: new Gauge({
+      name: "tracesift_rate_limit_paused_seconds",
+      help: "Seconds the whole fleet stays paused for the model after a 429/503 (0 when not paused).",
+      labelNames: ["model"] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type RateLimiterMetrics = ReturnType<typeof rateLimiterMetrics>;
+
+/**
+ * A replay's progress. Replays are short-lived, so they push these (with their ingest metrics) to
+ * a Pushgateway instead of being scraped: the last values stay visible after a replay ends and no
+ * scrape target disappears.
+ */
+export function replayMetrics(registry: Registry) {
+  return {
+    remaining: new Gauge({
+      name: "tracesift_replay_messages_remaining",
+      help: "Messages of the replay's range not read yet, per replay.",
+      labelNames: ["replay"] as const,
+      registers: [registry],
+    }),
+    total: new Gauge({
+      name: "tracesift_replay_messages_total",
+      help: "Messages in the replay's range.",
+      labelNames: ["replay"] as const,
+      registers: [registry],
+    }),
+    finished: new Gauge({
+      name: "tracesift_replay_finished",
+      help: "1 once the replay read its whole range.",
+      labelNames: ["replay"] as const,
+      registers: [registry],
+    }),
+    lastPush: new Gauge({
+      name: "tracesift_replay_last_push_timestamp_seconds",
+      help: "When the replay last pushed its metrics: a running replay that stops pushing is stuck or killed.",
+      labelNames: ["replay"] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type ReplayMetrics = ReturnType<typeof replayMetrics>;
+
+/**
+ * Pushes a registry to a Pushgateway under job `tracesift-replay` and the replay's name, at an
+ * interval and once more when stopped. Push errors are reported, never thrown: progress
+ * reporting must not stop a replay.
+ */
+export function startReplayPush(options: {
+  registry: Registry;
+  url: string;
+  replay: string;
+  intervalMs?: number;
+  onError?: (err: unknown) => void;
+}): { push: () => Promise<void>; stop: () => Promise<void> } {
+  const { registry, replay } = options;
+  const target = `${options.url.replace(/\/+$/, "")}/metrics/job/tracesift-replay/replay/${encodeURIComponent(replay)}`;
+  const lastPush = registry.getSingleMetric("tracesift_replay_last_push_timestamp_seconds") as Gauge<"replay"> | undefined;
+  const push = async () => {
+    try {
+      lastPush?.set({ replay }, Date.now() / 1000);
+      // PUT replaces the whole group, so a metric the replay stopped exporting does not linger.
+      const res = await fetch(target, { method: "PUT", headers: { "content-type": registry.contentType }, body: await registry.metrics() });
+      if (!res.ok) throw new Error(`pushgateway answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
+    } catch (err) {
+      options.onError?.(err);
+    }
+  };
+  const timer = setInterval(() => void push(), options.intervalMs ?? 10_000);
+  timer.unref();
+  return {
+    push,
+    stop: async () => {
+      clearInterval(timer);
+      await push();
+    },
+  };
+}
+
 /** Ingest writes the skipped results, workers the judged ones: both count into the same series. */
 function verdictCounter(registry: Registry) {
   const name = "tracesift_verdicts_total";
   const existing = registry.getSingleMetric(name);
   if (existing) return existing as Counter<"app" | "verdict" | "priority">;
-  return new Counter({
+  return new ZeroFirstCounter({
     name,
     help: "Results written, by app and verdict (perceived_error, no_error, skipped).",
     labelNames: ["app", "verdict", "priority"] as const,
@@ -146,7 +376,7 @@ function deadLetterCounter(registry: Registry) {
   const name = "tracesift_dead_letters_total";
   const existing = registry.getSingleMetric(name);
   if (existing) return existing as Counter<"stage" | "reason">;
-  return new Counter({
+  return new ZeroFirstCounter({
     name,
     help: "Events or jobs written to the dead-letter topic, by stage and reason.",
     labelNames: ["stage", "reason"] as const,
@@ -157,6 +387,7 @@ function deadLetterCounter(registry: Registry) {
 /**
  * Series exist from start-up at 0 for every label value known then: `rate()` and `increase()`
  * cannot see what a series counted before its first scrape, and alerts on "== 1" need the 0.
+ * Series of values known only later (apps, formats) start at 0 through ZeroFirstCounter.
  */
 export function initJudgeSeries(m: JudgeMetrics, model: string): void {
   for (const outcome of ["ok", "rate_limited", "overloaded", "error", "invalid_output", "fatal"]) m.requests.inc({ model, outcome }, 0);
@@ -165,12 +396,19 @@ export function initJudgeSeries(m: JudgeMetrics, model: string): void {
     m.budgetPaused.set({ priority }, 0);
   }
   m.modelStopped.set({ model }, 0);
+  // Histograms from 0 too: a first observation in a fresh series is otherwise invisible to rate().
+  m.requestDuration.zero({ model });
+  for (const priority of ["live", "backfill"]) {
+    m.endToEnd.zero({ priority });
+    m.queueWait.zero({ priority });
+    m.rateLimitWait.zero({ model, priority });
+  }
   for (const reason of ["invalid_model_output", "judge_failed", "invalid_shape", "request_too_large", "worker_lost", "publish_failed"]) m.deadLetters.inc({ stage: "judge", reason }, 0);
 }
 
 export function initIngestSeries(m: IngestMetrics, topics: string[], replay: string): void {
   for (const topic of topics) {
-    for (const outcome of ["buffered", "skipped", "dead_lettered"]) m.events.inc({ topic, format: "unknown", outcome, replay }, 0);
+    for (const outcome of ["buffered", "enqueued", "skipped", "dead_lettered"]) m.events.inc({ topic, format: "unknown", outcome, replay }, 0);
   }
   for (const reason of ["invalid_json", "invalid_shape", "unknown_format", "oversized"]) m.deadLetters.inc({ stage: "ingest", reason }, 0);
 }

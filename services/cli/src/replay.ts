@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { ConversationAssembler } from "@tracesift/assembly";
 import { estimatePromptTokens, PROMPT_VERSION, priceFor, PricingTable, callCostUsd } from "@tracesift/judge";
 import { type Admin, BatchingProducer, createIdempotentProducer, type Kafka, KafkaEnv, type KafkaMessage } from "@tracesift/kafka";
-import { ingestMetrics, initIngestSeries } from "@tracesift/metrics";
+import { ingestMetrics, initIngestSeries, replayMetrics, startReplayPush } from "@tracesift/metrics";
 import { isJudgeable, mergeFragments, type TraceFragment } from "@tracesift/normalize";
 import {
   applyLimits,
@@ -62,6 +62,8 @@ const ReplayEnv = KafkaEnv.extend(RedisEnv.shape)
       .string()
       .default("{}")
       .transform((s) => PricingTable.parse(JSON.parse(s))),
+    // Progress and counts are pushed here (job tracesift-replay), so Prometheus sees them without a scrape target that ends with the replay.
+    PUSHGATEWAY_URL: z.string().url().optional(),
   });
 type ReplayEnv = z.infer<typeof ReplayEnv>;
 
@@ -320,6 +322,13 @@ async function replay(ctx: ReplayContext & { wait: boolean; metricsPort: number 
   };
   const total = ctx.ranges.reduce((n, r) => n + Number(r.end - r.start), 0);
   let progress = new Progress("reading", total);
+  const replayProgress = replayMetrics(registry);
+  replayProgress.total.set({ replay: ctx.name }, total);
+  replayProgress.remaining.set({ replay: ctx.name }, total);
+  replayProgress.finished.set({ replay: ctx.name }, 0);
+  const pusher = env.PUSHGATEWAY_URL
+    ? startReplayPush({ registry, url: env.PUSHGATEWAY_URL, replay: ctx.name, onError: (err) => ctx.logger.warn({ err }, "pushing replay metrics failed") })
+    : null;
   const stop = new AbortController();
   const onSigint = () => {
     if (stop.signal.aborted) {
@@ -341,6 +350,7 @@ async function replay(ctx: ReplayContext & { wait: boolean; metricsPort: number 
       async (messages, partition) => {
         add(await handleChunk(messages, ctx.topic, partition, pipeline));
         read += messages.length;
+        replayProgress.remaining.set({ replay: ctx.name }, Math.max(0, total - read));
         progress.update(read, `${totals.enqueued} enqueued, ${totals.deadLettered} dead-lettered`);
       },
       stop.signal,
@@ -353,6 +363,7 @@ async function replay(ctx: ReplayContext & { wait: boolean; metricsPort: number 
       printTotals({ read, ...totals }, "(interrupted: run the same command to resume)");
       return 130;
     }
+    replayProgress.finished.set({ replay: ctx.name }, 1);
     // Every partition reached the end: the buffered conversations are complete.
     for (;;) {
       const ready = await pipeline.assembler.claimDue(500, { all: true });
@@ -385,6 +396,7 @@ async function replay(ctx: ReplayContext & { wait: boolean; metricsPort: number 
     await kafkaProducer.disconnect();
     await queue.close();
     await ops?.close();
+    await pusher?.stop();
   }
 }
 
