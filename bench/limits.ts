@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { createSimulator, type SimStats } from "@tracesift/fireworks-sim";
 import { estimatePromptTokens } from "@tracesift/judge";
 import { createKafka, ensureTopics } from "@tracesift/kafka";
-import { createJudgeQueue, createRedis, enqueueJudgeJobs } from "@tracesift/queue";
+import { createJudgeQueue, createRedis, decodeJudgeJob, enqueueJudgeJobs } from "@tracesift/queue";
 import { createLogger } from "@tracesift/runtime";
 import type { JudgeJob } from "@tracesift/schemas";
 import { type RunningService, startService, waitForHttp } from "../services/cli/src/fleet.ts";
@@ -302,7 +302,10 @@ try {
   const queueWaits = inSteady.map((j) => (j.processedOn ?? 0) - j.timestamp);
   const totalTimes = inSteady.map((j) => (j.finishedOn ?? 0) - j.timestamp);
   // Does the limiter serve big conversations as promptly as small ones? Split at the median size.
-  const bytesOf = (j: (typeof inSteady)[number]) => JSON.stringify(j.data.conversation.messages).length;
+  const bytesOf = (j: (typeof inSteady)[number]) => {
+    const decoded = decodeJudgeJob(j.data);
+    return decoded.ok ? JSON.stringify(decoded.job.conversation.messages).length : 0;
+  };
   const medianBytes = percentile(inSteady.map(bytesOf), 50) ?? 0;
   const smallTimes = inSteady.filter((j) => bytesOf(j) <= medianBytes).map((j) => (j.finishedOn ?? 0) - j.timestamp);
   const largeTimes = inSteady.filter((j) => bytesOf(j) > medianBytes).map((j) => (j.finishedOn ?? 0) - j.timestamp);

@@ -8,7 +8,7 @@ import type { ConversationAssembler, ReadyConversation } from "@tracesift/assemb
 import type { BatchingProducer, KafkaMessage, OutgoingRecord } from "@tracesift/kafka";
 import type { IngestMetrics } from "@tracesift/metrics";
 import { type FormatName, FormatName as FormatNameSchema, isJudgeable, mergeFragments, type TraceFragment } from "@tracesift/normalize";
-import { enqueueJudgeJobs } from "@tracesift/queue";
+import { enqueueJudgeJobs, type JudgeQueue } from "@tracesift/queue";
 import type { ResultIndex } from "@tracesift/result-index";
 import {
   buildDeadLetter,
@@ -24,7 +24,6 @@ import {
   type SourcePosition,
   skippedResultId,
 } from "@tracesift/schemas";
-import type { Queue } from "bullmq";
 import { z } from "zod";
 import { classifyMessage, type Selection } from "./classify.ts";
 import { type ConversationLimits, applyLimits } from "./limits.ts";
@@ -33,7 +32,7 @@ export { classifyMessage, type EventOutcome, sampleBucket, type Selection } from
 export { applyLimits, type ConversationLimits } from "./limits.ts";
 
 export type PipelineOptions = {
-  queue: Queue<JudgeJob>;
+  queue: JudgeQueue;
   producer: BatchingProducer;
   assembler: ConversationAssembler;
   metrics: IngestMetrics;
