@@ -168,3 +168,16 @@ export function watchRedisState(redis: Redis, prefix: string, intervalMs: number
     },
   };
 }
+
+export {
+  type BackpressureState,
+  type BackpressureWatch,
+  BackpressureEnv,
+  isRedisFullError,
+  type Marks,
+  marksFromEnv,
+  nextState,
+  type Pressure,
+  readPressure,
+  watchBackpressure,
+} from "./backpressure.ts";
