@@ -132,10 +132,10 @@ const peak = await usedMemory();
 const fillSeconds = (Date.now() - t0) / 1000;
 const perSmall = (afterSmall - baseline) / flags.small;
 const perLarge = (peak - afterSmall) / flags.large;
-const line = (kb: number, per: number, s: Sizes) =>
+const line = (per: number, s: Sizes) =>
   `${per.toFixed(0)} B = ${(per / (s.json / s.n)).toFixed(2)}× JSON (${(s.json / s.n).toFixed(0)} B), ${(per / (s.gzip / s.n)).toFixed(2)}× gzip (${(s.gzip / s.n).toFixed(0)} B); target gzip + 1.5 KB = ${(s.gzip / s.n + 1536).toFixed(0)} B`;
-rows.push([`Redis per queued ${flags["small-kb"]} KB conversation`, line(flags["small-kb"], perSmall, small)]);
-rows.push([`Redis per queued ${flags["large-kb"]} KB conversation`, line(flags["large-kb"], perLarge, large)]);
+rows.push([`Redis per queued ${flags["small-kb"]} KB conversation`, line(perSmall, small)]);
+rows.push([`Redis per queued ${flags["large-kb"]} KB conversation`, line(perLarge, large)]);
 
 // Drain.
 const tDrain = Date.now();
@@ -154,11 +154,12 @@ for (let i = 0; i < total; i += 1000) {
   await p.exec();
 }
 const indexBytes = (await usedMemory()) - indexBefore;
-for (;;) {
-  const [cursor, keys] = await redis.scan("0", "MATCH", "bench:probe:*", "COUNT", 5000);
+let cursor = "0";
+do {
+  const [next, keys] = await redis.scan(cursor, "MATCH", "bench:probe:*", "COUNT", 5000);
   if (keys.length > 0) await redis.del(...keys);
-  if (cursor === "0" && keys.length === 0) break;
-}
+  cursor = next;
+} while (cursor !== "0");
 const overBaseline = afterDrain - baseline - indexBytes;
 rows.push(["baseline (empty queue)", mb(baseline)]);
 rows.push([`peak (${total} queued)`, `${mb(peak)} (+${mb(peak - baseline)}); filled in ${fillSeconds.toFixed(0)} s`]);
