@@ -15,7 +15,7 @@ import { z } from "zod";
 import type { SimContext } from "./context.ts";
 import { malformedContent, readDirectives } from "./faults.ts";
 import { HttpError, readBody, sendJson } from "./http.ts";
-import { messageTokens, promptTokens, textTokens } from "./tokens.ts";
+import { promptTokens, textTokens } from "./tokens.ts";
 import { decideVerdict, parseTranscript, verdictContent } from "./verdict.ts";
 
 type Dataset = { id: string; files: Map<string, string> };

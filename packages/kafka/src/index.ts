@@ -37,6 +37,22 @@ export type KafkaEnv = z.infer<typeof KafkaEnv>;
 /** Connection and retry bounds: a command line fails within seconds where a service keeps retrying. */
 export type KafkaTuning = Pick<KafkaConfig, "connectionTimeout" | "requestTimeout" | "retry">;
 
+/** Longest text a kafkajs log field may carry into our logs. */
+const LOG_FIELD_MAX = 300;
+
+/**
+ * kafkajs logs the error of a failed `eachBatch` with its message and stack, and those can quote
+ * whatever the handler was holding (a whole conversation, in a BullMQ or zod error). Trace content
+ * can hold personal data; logs must not: long strings are cut, with their length kept.
+ */
+export function capLogFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    out[k] = typeof v === "string" && v.length > LOG_FIELD_MAX ? `${v.slice(0, LOG_FIELD_MAX)}… [${v.length} chars, cut]` : v;
+  }
+  return out;
+}
+
 export function createKafka(env: KafkaEnv, clientId: string, logger: Logger, tuning: KafkaTuning = {}): Kafka {
   let sasl: SASLOptions | undefined;
   if (env.KAFKA_SASL_MECHANISM) {
@@ -54,8 +70,9 @@ export function createKafka(env: KafkaEnv, clientId: string, logger: Logger, tun
     ...tuning,
     logLevel: logLevel.WARN,
     logCreator: () => (entry) => {
-      const { message, ...extra } = entry.log;
-      const child = { kafka: entry.namespace, ...extra };
+      const { message: rawMessage, ...extra } = entry.log;
+      const child = { kafka: entry.namespace, ...capLogFields(extra) };
+      const message = capLogFields({ message: rawMessage }).message as string;
       if (entry.level <= logLevel.ERROR) logger.error(child, message);
       else if (entry.level === logLevel.WARN) logger.warn(child, message);
       else logger.debug(child, message);

@@ -4,7 +4,7 @@ import { ingestMetrics } from "@tracesift/metrics";
 import { mergeFragments, normalizeEvent } from "@tracesift/normalize";
 import { createRegistry } from "@tracesift/runtime";
 import { conversationVersion, type JudgeJob, PROVENANCE_HEADER } from "@tracesift/schemas";
-import type { Queue } from "bullmq";
+import { decodeJudgeJob, type JudgeQueue } from "@tracesift/queue";
 import { describe, expect, it } from "vitest";
 import { handleChunk, type PipelineOptions } from "./index.ts";
 
@@ -28,7 +28,17 @@ function setup() {
   const records: OutgoingRecord[] = [];
   const buffered: unknown[] = [];
   const options: PipelineOptions = {
-    queue: { addBulk: async (added: { data: JudgeJob }[]) => void jobs.push(...added.map((a) => a.data)) } as unknown as Queue<JudgeJob>,
+    // Jobs are enqueued compact: decoding them here also proves the round trip.
+    queue: {
+      addBulk: async (added: { data: unknown }[]) =>
+        void jobs.push(
+          ...added.map((a) => {
+            const decoded = decodeJudgeJob(a.data);
+            if (!decoded.ok) throw new Error(decoded.error);
+            return decoded.job;
+          }),
+        ),
+    } as unknown as JudgeQueue,
     producer: { sendAll: async (r: OutgoingRecord[]) => void records.push(...r) } as unknown as BatchingProducer,
     assembler: {
       add: async (items: unknown[]) => {

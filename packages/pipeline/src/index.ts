@@ -8,7 +8,7 @@ import type { ConversationAssembler, ReadyConversation } from "@tracesift/assemb
 import type { BatchingProducer, KafkaMessage, OutgoingRecord } from "@tracesift/kafka";
 import type { IngestMetrics } from "@tracesift/metrics";
 import { type FormatName, FormatName as FormatNameSchema, isJudgeable, mergeFragments, type TraceFragment } from "@tracesift/normalize";
-import { enqueueJudgeJobs } from "@tracesift/queue";
+import { enqueueJudgeJobs, type JudgeQueue } from "@tracesift/queue";
 import type { ResultIndex } from "@tracesift/result-index";
 import {
   buildDeadLetter,
@@ -24,7 +24,6 @@ import {
   type SourcePosition,
   skippedResultId,
 } from "@tracesift/schemas";
-import type { Queue } from "bullmq";
 import { z } from "zod";
 import { classifyMessage, type Selection } from "./classify.ts";
 import { type ConversationLimits, applyLimits } from "./limits.ts";
@@ -33,7 +32,7 @@ export { classifyMessage, type EventOutcome, sampleBucket, type Selection } from
 export { applyLimits, type ConversationLimits } from "./limits.ts";
 
 export type PipelineOptions = {
-  queue: Queue<JudgeJob>;
+  queue: JudgeQueue;
   producer: BatchingProducer;
   assembler: ConversationAssembler;
   metrics: IngestMetrics;
@@ -87,8 +86,6 @@ export async function handleChunk(messages: KafkaMessage[], topic: string, parti
     else counts.set(key, { format, outcome, n: 1 });
   };
   const classifyOptions = { maxEventBytes: options.maxEventBytes, format: options.topicFormats[topic], selection: options.selection };
-
-  try {
     for (const m of messages) {
       for (const o of classifyMessage(m, topic, partition, classifyOptions)) {
         if (o.kind === "dead") {
@@ -109,9 +106,6 @@ export async function handleChunk(messages: KafkaMessage[], topic: string, parti
         }
       }
     }
-  } finally {
-    for (const c of counts.values()) options.metrics.events.inc({ topic, format: c.format, outcome: c.outcome, replay: options.replay }, c.n);
-  }
   // Whole-conversation events need no assembly: judged straight from the event, without Redis
   // round trips. Redeliveries map to the same job id, which BullMQ dedupes. A conversation's
   // position is that of its first event in the chunk.
@@ -129,6 +123,9 @@ export async function handleChunk(messages: KafkaMessage[], topic: string, parti
   totals.skipped += emitted.skipped;
   totals.alreadyJudged += emitted.alreadyJudged;
   totals.deadLettered += emitted.deadLettered;
+  // Counted once the chunk is handled: a chunk that failed and is tried again (a full Redis, a
+  // broker outage) is counted once, when it goes through.
+  for (const c of counts.values()) options.metrics.events.inc({ topic, format: c.format, outcome: c.outcome, replay: options.replay }, c.n);
   options.metrics.batchSize.observe(messages.length);
   timer();
   return totals;

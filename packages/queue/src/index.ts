@@ -3,7 +3,8 @@
  * Ingest and replay add to it, judge workers consume it.
  */
 import { createHash } from "node:crypto";
-import { type ConversationVersion, JudgeJob, type Priority } from "@tracesift/schemas";
+import { gunzipSync, gzipSync, constants as zlib } from "node:zlib";
+import { type ConversationVersion, JudgeJob, Priority } from "@tracesift/schemas";
 import { type JobsOptions, Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { z } from "zod";
@@ -40,6 +41,62 @@ export const PRIORITY_RANK: Record<Priority, number> = { live: 1, backfill: 10 }
 
 export const DEFAULT_ATTEMPTS = 5;
 
+/**
+ * What a queued job holds in Redis: the JudgeJob's JSON, gzipped and base64'd (BullMQ stores job
+ * data as JSON text), beside the few fields that are read without decoding. A queued conversation
+ * then costs Redis about 4/3 of its gzip size instead of its whole JSON, and its text never shows
+ * in Redis tooling, job dumps or error logs. `id` and `bytes` name it in logs without its content.
+ */
+export const CompactJudgeJob = z.object({
+  v: z.literal(2),
+  gz: z.string(),
+  priority: Priority,
+  /** The conversation's id and the JudgeJob's JSON size: what logs may say about it. */
+  id: z.string(),
+  bytes: z.number().int().nonnegative(),
+});
+export type CompactJudgeJob = z.infer<typeof CompactJudgeJob>;
+
+/** A queued job's data: compact, or a v1 job (the whole JudgeJob) enqueued before compaction. */
+export type QueuedJudgeJob = CompactJudgeJob | JudgeJob;
+
+export function encodeJudgeJob(job: JudgeJob): CompactJudgeJob {
+  const json = Buffer.from(JSON.stringify(job));
+  // Level 6 is zlib's default; higher levels gain ~1% on chat text for twice the CPU.
+  const gz = gzipSync(json, { level: zlib.Z_DEFAULT_COMPRESSION });
+  return { v: 2, gz: gz.toString("base64"), priority: job.priority, id: job.conversation.id, bytes: json.length };
+}
+
+export type DecodedJudgeJob = { ok: true; job: JudgeJob } | { ok: false; error: string };
+
+/**
+ * Reads a job's data whatever its version: compact jobs are inflated and parsed, v1 jobs parsed
+ * as they are. Never throws: a payload that cannot be read says why.
+ */
+export function decodeJudgeJob(data: unknown): DecodedJudgeJob {
+  const compact = CompactJudgeJob.safeParse(data);
+  let candidate: unknown = data;
+  if (compact.success) {
+    try {
+      candidate = JSON.parse(gunzipSync(Buffer.from(compact.data.gz, "base64")).toString("utf8"));
+    } catch (err) {
+      return { ok: false, error: `compact payload does not inflate: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  }
+  const parsed = JudgeJob.safeParse(candidate);
+  if (!parsed.success) return { ok: false, error: `job payload is not a JudgeJob: ${parsed.error.issues[0]?.message ?? ""}` };
+  return { ok: true, job: parsed.data };
+}
+
+/** What logs may say about a queued job: its conversation id and size, never its content. */
+export function describeQueuedJob(data: unknown): { conversation_id?: string; bytes?: number } {
+  const compact = CompactJudgeJob.safeParse(data);
+  if (compact.success) return { conversation_id: compact.data.id, bytes: compact.data.bytes };
+  const v1 = JudgeJob.safeParse(data);
+  if (v1.success) return { conversation_id: v1.data.conversation.id, bytes: JSON.stringify(v1.data).length };
+  return {};
+}
+
 export function judgeJobOptions(job: JudgeJob, attempts = DEFAULT_ATTEMPTS, idSuffix = ""): JobsOptions {
   return {
     jobId: judgeJobId(job.conversation.id, job.version) + idSuffix,
@@ -64,12 +121,15 @@ export function judgeJobId(conversationId: string, version: ConversationVersion)
 }
 
 export function createJudgeQueue(connection: Redis, env: Pick<RedisEnv, "QUEUE_PREFIX" | "JUDGE_QUEUE">) {
-  return new Queue<JudgeJob>(env.JUDGE_QUEUE, { connection, prefix: env.QUEUE_PREFIX });
+  return new Queue<QueuedJudgeJob>(env.JUDGE_QUEUE, { connection, prefix: env.QUEUE_PREFIX });
 }
 
-export async function enqueueJudgeJobs(queue: Queue<JudgeJob>, jobs: JudgeJob[], attempts?: number, idSuffix?: string): Promise<void> {
+export type JudgeQueue = Queue<QueuedJudgeJob>;
+
+/** Enqueues jobs compact (see `CompactJudgeJob`); workers decode them with `decodeJudgeJob`. */
+export async function enqueueJudgeJobs(queue: JudgeQueue, jobs: JudgeJob[], attempts?: number, idSuffix?: string): Promise<void> {
   if (jobs.length === 0) return;
-  await queue.addBulk(jobs.map((data) => ({ name: "judge", data, opts: judgeJobOptions(data, attempts, idSuffix) })));
+  await queue.addBulk(jobs.map((job) => ({ name: "judge", data: encodeJudgeJob(job), opts: judgeJobOptions(job, attempts, idSuffix) })));
 }
 
 /** Readiness probe: Redis answers. */
@@ -108,3 +168,16 @@ export function watchRedisState(redis: Redis, prefix: string, intervalMs: number
     },
   };
 }
+
+export {
+  type BackpressureState,
+  type BackpressureWatch,
+  BackpressureEnv,
+  isRedisFullError,
+  type Marks,
+  marksFromEnv,
+  nextState,
+  type Pressure,
+  readPressure,
+  watchBackpressure,
+} from "./backpressure.ts";

@@ -41,7 +41,7 @@ import { BatchingProducer, createIdempotentProducer, type OutgoingRecord } from 
 import { batchMetrics, ingestMetrics, initIngestSeries, judgeMetrics } from "@tracesift/metrics";
 import { isJudgeable, mergeFragments, type TraceFragment } from "@tracesift/normalize";
 import { applyLimits, classifyMessage, emitReady, handleChunk, limitsFromEnv, type PipelineOptions, selectionFromEnv, type Totals } from "@tracesift/pipeline";
-import { createJudgeQueue, enqueueJudgeJobs } from "@tracesift/queue";
+import { createJudgeQueue, decodeJudgeJob, enqueueJudgeJobs, type JudgeQueue } from "@tracesift/queue";
 import { ResultIndex } from "@tracesift/result-index";
 import { createRegistry, parseEnv, startOpsServer } from "@tracesift/runtime";
 import {
@@ -322,7 +322,7 @@ export async function replayBatch(ctx: ReplayContext, options: { dryRun: boolean
   async function sendFallback(items: { job: JudgeJob; reason: DeadLetterReason; why: string; raw?: string }[]): Promise<void> {
     if (items.length === 0) return;
     if (benv.BATCH_FALLBACK === "live") {
-      await enqueueJudgeJobs(queue as Queue<JudgeJob>, items.map((i) => i.job), ctx.env.JUDGE_MAX_ATTEMPTS);
+      await enqueueJudgeJobs(queue, items.map((i) => i.job), ctx.env.JUDGE_MAX_ATTEMPTS);
       run.fallback_live += items.length;
       batchM.requests.inc({ model: judge.model, outcome: "fallback_live" }, items.length);
       return;
@@ -389,11 +389,16 @@ async function collect(
   const { env } = ctx;
   // The pipeline enqueues through `addBulk` only; here that call writes the jobs file instead.
   const capture = {
-    addBulk: async (items: { data: JudgeJob }[]) => {
-      appendFileSync(jobsPath, items.map((i) => `${JSON.stringify(i.data)}\n`).join(""));
+    addBulk: async (items: { data: unknown }[]) => {
+      const jobs = items.map((i) => {
+        const decoded = decodeJudgeJob(i.data);
+        if (!decoded.ok) throw new Error(decoded.error);
+        return decoded.job;
+      });
+      appendFileSync(jobsPath, jobs.map((j) => `${JSON.stringify(j)}\n`).join(""));
       return [];
     },
-  } as unknown as Queue<JudgeJob>;
+  } as unknown as JudgeQueue;
   const pipeline: PipelineOptions = {
     queue: capture,
     producer,

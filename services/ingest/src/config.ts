@@ -1,11 +1,12 @@
 import { KafkaEnv } from "@tracesift/kafka";
 import { PipelineEnv } from "@tracesift/pipeline";
-import { RedisEnv } from "@tracesift/queue";
+import { BackpressureEnv, RedisEnv } from "@tracesift/queue";
 import { ListEnv } from "@tracesift/runtime";
 import { z } from "zod";
 
 export const IngestEnv = KafkaEnv.extend(RedisEnv.shape)
   .extend(PipelineEnv.shape)
+  .extend(BackpressureEnv.shape)
   .extend({
     LOG_LEVEL: z.string().default("info"),
     METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
@@ -28,5 +29,10 @@ export const IngestEnv = KafkaEnv.extend(RedisEnv.shape)
     CONSUMER_SESSION_TIMEOUT_MS: z.coerce.number().int().positive().default(7_000),
     /** How often each service checks that Redis still holds the fleet's state. */
     REDIS_STATE_CHECK_MS: z.coerce.number().int().positive().default(5_000),
+  })
+  .superRefine((env, ctx) => {
+    // The marks' own rules (low below high), checked on the whole environment.
+    const marks = BackpressureEnv.safeParse(env);
+    if (!marks.success) for (const issue of marks.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });
   });
 export type IngestEnv = z.infer<typeof IngestEnv>;

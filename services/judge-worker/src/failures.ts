@@ -9,7 +9,8 @@ import type { BatchingProducer } from "@tracesift/kafka";
 import type { Logger } from "@tracesift/runtime";
 import type { JudgeMetrics } from "@tracesift/metrics";
 import type { ResultIndex } from "@tracesift/result-index";
-import { buildDeadLetter, type DeadLetterReason, type JudgeIdentity, JudgeJob, PROVENANCE_HEADER } from "@tracesift/schemas";
+import { decodeJudgeJob } from "@tracesift/queue";
+import { buildDeadLetter, type DeadLetterReason, type JudgeIdentity, PROVENANCE_HEADER } from "@tracesift/schemas";
 import { type Job, type Queue, UnrecoverableError } from "bullmq";
 import type { Redis } from "ioredis";
 import { z } from "zod";
@@ -106,8 +107,8 @@ export function startFailedJobSweeper(deps: SweeperDeps, intervalMs: number) {
 }
 
 async function settleFailedJob(job: Job, deps: SweeperDeps): Promise<void> {
-  const parsed = JudgeJob.safeParse(job.data);
-  const data = parsed.success ? parsed.data : null;
+  const decoded = decodeJudgeJob(job.data);
+  const data = decoded.ok ? decoded.job : null;
   const { code, reason, rawOutput } = describeFailure(job.failedReason, job.attemptsMade);
   const state = data ? await deps.index.lookup({ conversationId: data.conversation.id, version: data.version, judge: deps.judge }) : null;
   if (state?.published) return;
@@ -125,8 +126,8 @@ async function settleFailedJob(job: Job, deps: SweeperDeps): Promise<void> {
     stage: "judge",
     source: data?.source ?? { topic: "unknown", partition: 0, offset: "-1" },
     original_key: data?.conversation.id ?? null,
-    // The judge never had the original bytes; the job payload is what a re-drive needs.
-    original: Buffer.from(JSON.stringify(job.data)),
+    // The judge never had the original bytes; the decoded job is what a re-drive needs.
+    original: Buffer.from(JSON.stringify(data ?? job.data)),
     subject: String(job.id),
     ...(data ? { conversation_id: data.conversation.id } : {}),
     ...(rawOutput !== undefined ? { raw_output: rawOutput } : {}),

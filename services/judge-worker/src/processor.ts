@@ -16,7 +16,8 @@ import { type FleetRateLimiter, RequestTooLargeError } from "@tracesift/rate-lim
 import type { ResultIndex } from "@tracesift/result-index";
 import type { CostBudget } from "./budget.ts";
 import type { Logger } from "@tracesift/runtime";
-import { JudgeJob, type JudgedResult, judgedResultId, PROVENANCE_HEADER, type TokenUsage } from "@tracesift/schemas";
+import { decodeJudgeJob } from "@tracesift/queue";
+import { type JudgeJob, type JudgedResult, judgedResultId, PROVENANCE_HEADER, type TokenUsage } from "@tracesift/schemas";
 import { failure, terminal } from "./failures.ts";
 import { DelayedError, type Job } from "bullmq";
 
@@ -66,10 +67,10 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
   }
 
   return async function process(job: Job, token?: string): Promise<void> {
-    const parsed = JudgeJob.safeParse(job.data);
+    const decoded = decodeJudgeJob(job.data);
     // A job we cannot read will never become readable: no retries.
-    if (!parsed.success) throw terminal("invalid_shape", `job payload is not a JudgeJob: ${parsed.error.issues[0]?.message ?? ""}`);
-    const data = parsed.data;
+    if (!decoded.ok) throw terminal("invalid_shape", decoded.error);
+    const data = decoded.job;
     const priority = data.priority;
     if (job.attemptsMade === 0 && job.processedOn) {
       metrics.queueWait.observe({ priority }, Math.max(0, (job.processedOn - job.timestamp) / 1000));
