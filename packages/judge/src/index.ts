@@ -12,3 +12,4 @@ export {
   VERDICT_JSON_SCHEMA,
 } from "./prompt.ts";
 export { InvalidOutputError, parseVerdict } from "./verdict.ts";
+export { readTokenLogprobs, type TokenLogprob, verdictConfidence } from "./confidence.ts";

@@ -48,6 +48,7 @@ const client = createJudgeClient({
   timeoutMs: env.JUDGE_TIMEOUT_MS,
   maxTokens: env.JUDGE_MAX_TOKENS,
   responseFormat: env.JUDGE_RESPONSE_FORMAT,
+  logprobs: env.JUDGE_LOGPROBS,
 });
 
 const limiter = new FleetRateLimiter({
