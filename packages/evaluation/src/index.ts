@@ -68,3 +68,4 @@ export {
   type RuntimeDeps,
 } from "./runner.ts";
 export { DEFAULT_SPLIT_SALT, isHoldout, SftRecord, splitBucket, toSftRecord } from "./sft.ts";
+export { type Calibration, calibrationOf, DEFAULT_BAND, type Escalation, escalationOf, inBand, type ReliabilityBin, type ScoredVerdict, UncertainBand } from "./calibration.ts";
