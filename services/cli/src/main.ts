@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   replay: async () => (await import("./replay.ts")).command,
   redrive: async () => (await import("./redrive.ts")).command,
   recover: async () => (await import("./recover.ts")).command,
+  canary: async () => (await import("./canary.ts")).command,
 };
 
 function usage(): string {
