@@ -102,7 +102,9 @@ export function createEvaluationExporter(options: {
   const exporter = new OTLPLogExporter({ url: options.url, headers: options.headers ?? {} });
   const provider = new LoggerProvider({
     resource: resourceFromAttributes({ "service.name": options.serviceName ?? "tracesift-judge" }),
-    processors: [linker, options.processor ?? new BatchLogRecordProcessor({ exporter })],
+    // Past its queue the SDK drops events (a 5,000-event burst delivered 2,560 with the default 2,048);
+    // a backfill finishing many verdicts at once needs more room. Kafka stays the record of truth.
+    processors: [linker, options.processor ?? new BatchLogRecordProcessor({ exporter, maxQueueSize: 20_000, maxExportBatchSize: 512 })],
   });
   const logger = provider.getLogger("tracesift.evaluation");
   return {
