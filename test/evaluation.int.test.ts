@@ -173,6 +173,36 @@ describe("tracesift eval", () => {
     expect(second.report.rows.map((r) => [r.summary.confusion, r.summary.tokens])).toEqual(first.report.rows.map((r) => [r.summary.confusion, r.summary.tokens]));
   });
 
+  it("reports calibration and what escalating uncertain verdicts would give, for judges asked for logprobs", async () => {
+    const judges = join(dir, "judges-logprobs.json");
+    const judge = (name: string, model: string) => ({ name, baseURL: panel.url, model, logprobs: true });
+    writeFileSync(judges, JSON.stringify([judge("sim-honest", "sim-judge-a"), judge("sim-dissent", "sim-judge-b")]));
+    const out = join(dir, "eval-calibration");
+    const stdout = new Sink();
+    const stderr = new Sink();
+    // Its own prefix: the result cache of the other runs holds verdicts without confidence.
+    const code = await runEvalCommand(["--config", judges, "--dataset", SAMPLE, "--out", out, "--uncertain-band", "0.5-0.8"], {
+      stdout,
+      stderr,
+      env: { ...env, QUEUE_PREFIX: `${prefix}-logprobs` },
+    });
+    expect(code, stderr.text).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as EvalReport;
+    const [honest, dissent] = report.rows as [EvalReport["rows"][number], EvalReport["rows"][number]];
+    expect(honest.calibration.n).toBe(dataset.items.length);
+    expect(honest.calibration.bins.reduce((n, b) => n + b.n, 0)).toBe(honest.calibration.n);
+    expect(honest.calibration.ece).toBeGreaterThanOrEqual(0);
+    // The dissenting proxy rewrites some answers but not their logprobs: those carry no confidence.
+    expect(dissent.calibration.n).toBeLessThan(dataset.items.length);
+    expect(honest.escalation.band).toEqual({ low: 0.5, high: 0.8 });
+    expect(honest.escalation.in_band).toBeGreaterThan(0);
+    expect(honest.escalation.accuracy_if_escalated_to.map((e) => e.judge)).toEqual(["sim-dissent"]);
+    expect(stdout.text).toContain("Calibration");
+    expect(stdout.text).toContain("Reliability: sim-honest on sample");
+    expect(readFileSync(join(out, "report.md"), "utf8")).toContain("## Calibration");
+    await deleteKeys(`${prefix}-logprobs:*`);
+  });
+
   it("resumes an interrupted run from its progress file", async () => {
     const out = join(dir, "eval-resume");
     await run(out);

@@ -5,6 +5,7 @@
  * configuration judged it before, in any run).
  */
 import { z } from "zod";
+import { calibrationOf, DEFAULT_BAND, escalationOf, type ScoredVerdict, type UncertainBand } from "./calibration.ts";
 import type { Dataset, DatasetItem } from "./dataset.ts";
 import { JsonlAppender, readJsonl } from "./jsonl.ts";
 import { type EvalRecord, summarizeEval } from "./metrics.ts";
@@ -34,6 +35,8 @@ export type EvalRunOptions = {
   progressPath: string;
   concurrency: number;
   signal?: AbortSignal;
+  /** Confidence band whose verdicts would be escalated (default 0.35–0.65). */
+  uncertainBand?: UncertainBand;
   /** Called after each newly recorded outcome. */
   onProgress?: (done: number, total: number) => void;
 };
@@ -126,6 +129,7 @@ export async function runEvaluation(options: EvalRunOptions): Promise<EvalReport
   );
 
   const rows: EvalRow[] = [];
+  const scored = new Map<string, ScoredVerdict[]>();
   for (const judge of options.judges) {
     for (const { dataset } of options.datasets) {
       const evalRecords: (EvalRecord & { item: DatasetItem })[] = [];
@@ -133,12 +137,21 @@ export async function runEvaluation(options: EvalRunOptions): Promise<EvalReport
         const outcome = outcomes.get(progressKey(judge, dataset.name, item));
         if (outcome) evalRecords.push({ conversation_id: item.conversation.id, label: item.label!.perceived_error, outcome, item });
       }
+      const verdicts = evalRecords.flatMap(({ conversation_id, label, outcome }): ScoredVerdict[] =>
+        outcome.status === "judged"
+          ? [{ conversation_id, label, predicted: outcome.verdict.perceived_error, ...(outcome.verdict.confidence === undefined ? {} : { confidence: outcome.verdict.confidence }) }]
+          : [],
+      );
+      scored.set(`${judge.config.name}\u0000${dataset.name}`, verdicts);
       rows.push({
         judge: judge.config.name,
         model: judge.config.model,
         prompt_version: judge.promptVersion,
         dataset: dataset.name,
         summary: summarizeEval(evalRecords, judge.price),
+        calibration: calibrationOf(verdicts),
+        // Filled below, once every judge's verdicts are known.
+        escalation: escalationOf(verdicts, options.uncertainBand ?? DEFAULT_BAND),
         disagreements: evalRecords.flatMap(({ item, label, outcome }): Disagreement[] =>
           outcome.status === "judged" && outcome.verdict.perceived_error !== label
             ? [
@@ -158,6 +171,13 @@ export async function runEvaluation(options: EvalRunOptions): Promise<EvalReport
         ),
       });
     }
+  }
+  // What escalating a judge's uncertain verdicts to each other judge of the run would give.
+  for (const row of rows) {
+    const others = rows
+      .filter((r) => r.dataset === row.dataset && r.judge !== row.judge)
+      .map((r) => ({ judge: r.judge, verdicts: new Map((scored.get(`${r.judge}\u0000${r.dataset}`) ?? []).map((v) => [v.conversation_id, v.predicted])) }));
+    row.escalation = escalationOf(scored.get(`${row.judge}\u0000${row.dataset}`) ?? [], options.uncertainBand ?? DEFAULT_BAND, others);
   }
   const expected = options.datasets.reduce((n, d) => n + d.dataset.items.filter(scorable).length, 0) * options.judges.length;
   return {

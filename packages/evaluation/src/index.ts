@@ -68,3 +68,6 @@ export {
   type RuntimeDeps,
 } from "./runner.ts";
 export { DEFAULT_SPLIT_SALT, isHoldout, SftRecord, splitBucket, toSftRecord } from "./sft.ts";
+export { type Calibration, calibrationOf, DEFAULT_BAND, type Escalation, escalationOf, inBand, type ReliabilityBin, type ScoredVerdict, UncertainBand } from "./calibration.ts";
+export { createSecondOpinion, type SecondOpinion, type SecondOpinionAction, SecondOpinionEnv } from "./second-opinion.ts";
+export { CANARY_KEY, CANARY_LABEL_KEY, type CanaryMark, type CanaryScore, canaryEvent, canaryMarkOf, canaryTopicFor, judgeVersionOf, RollingCanaryScore } from "./canary.ts";

@@ -25,6 +25,8 @@ export const JudgeConfig = z.strictObject({
   responseFormat: z.enum(["json_schema", "json_object"]).default("json_schema"),
   maxTokens: z.number().int().positive().default(256),
   timeoutMs: z.number().int().positive().default(60_000),
+  /** Ask for log-probabilities so verdicts carry a confidence (and the report a calibration). */
+  logprobs: z.boolean().default(false),
 });
 export type JudgeConfig = z.infer<typeof JudgeConfig>;
 export type JudgeConfigInput = z.input<typeof JudgeConfig>;

@@ -1,4 +1,4 @@
-import { TokenUsage, Verdict } from "@tracesift/schemas";
+import { TokenUsage, VerdictBlock } from "@tracesift/schemas";
 import { z } from "zod";
 
 /**
@@ -9,7 +9,8 @@ import { z } from "zod";
 export const VerdictOutcome = z.discriminatedUnion("status", [
   z.object({
     status: z.literal("judged"),
-    verdict: Verdict,
+    /** With `confidence` when the judge was configured for logprobs and the provider returned them. */
+    verdict: VerdictBlock,
     /** Usage of the answer that gave the verdict (the client reports none for invalid answers). */
     usage: TokenUsage,
     latency_ms: z.number().nonnegative(),

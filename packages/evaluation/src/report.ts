@@ -4,6 +4,7 @@
  */
 import type { Price } from "@tracesift/judge";
 import type { FleissResult, PairAgreement } from "./agreement.ts";
+import type { Calibration, Escalation } from "./calibration.ts";
 import type { EvalSummary } from "./metrics.ts";
 
 export type Disagreement = {
@@ -21,6 +22,9 @@ export type EvalRow = {
   prompt_version: string;
   dataset: string;
   summary: EvalSummary;
+  /** Over the verdicts that carry a confidence (none unless the judge asks for logprobs). */
+  calibration: Calibration;
+  escalation: Escalation;
   disagreements: Disagreement[];
   unresolved: { conversation_id: string; line: number; error: string }[];
 };
@@ -102,6 +106,8 @@ export function renderEvalTerminal(report: EvalReport, maxDisagreements = 10): s
   out.push("Judge quality against the labels (positive class: perceived error; n = conversations with a valid verdict)");
   out.push(renderTable(QUALITY_HEADERS, qualityRows(report.rows), 2));
   out.push("");
+  const calibration = renderCalibration(report, false);
+  if (calibration) out.push(calibration);
   out.push("Cost and operations (invalid output = invalid answers / all answers; cost at each judge's prices)");
   out.push(renderTable(OPS_HEADERS, opsRows(report.rows), 2));
   for (const row of report.rows) {
@@ -136,6 +142,8 @@ export function renderEvalMarkdown(report: EvalReport): string {
   );
   out.push("", "## Quality", "", "Positive class: perceived error. n counts conversations with a valid verdict.", "");
   out.push(renderMarkdownTable(QUALITY_HEADERS, qualityRows(report.rows)));
+  const calibration = renderCalibration(report, true);
+  if (calibration) out.push("", calibration.trimEnd());
   out.push("", "## Cost and operations", "");
   out.push(renderMarkdownTable(OPS_HEADERS, opsRows(report.rows)));
   for (const row of report.rows) {
@@ -202,4 +210,44 @@ export function renderLabelStats(stats: LabelStats): string {
 
 function pairRows(pairs: readonly PairAgreement[]): string[][] {
   return pairs.map((p) => [p.a, p.b, String(p.n), fmt.pct(p.agreement), fmt.num(p.kappa)]);
+}
+
+const CALIBRATION_HEADERS = ["judge", "dataset", "with confidence", "ECE", "in band", "acc in band", "acc outside", "acc if reviewed", "acc if escalated"];
+
+function calibrationRows(rows: readonly EvalRow[]): string[][] {
+  return rows.map(({ judge, dataset, calibration: c, escalation: e }) => [
+    judge,
+    dataset,
+    String(c.n),
+    fmt.num(c.ece),
+    `${e.in_band} (${fmt.pct(e.in_band_share)})`,
+    fmt.pct(e.accuracy_in_band),
+    fmt.pct(e.accuracy_outside_band),
+    fmt.pct(e.accuracy_if_reviewed),
+    e.accuracy_if_escalated_to.map((x) => `${x.judge}: ${fmt.pct(x.accuracy)}`).join(", ") || "–",
+  ]);
+}
+
+/** Reliability table of one row: per confidence bin, how often the judge was right. */
+function reliabilityRows(c: Calibration): string[][] {
+  return c.bins.filter((b) => b.n > 0).map((b) => [`${b.low.toFixed(1)}–${b.high.toFixed(1)}`, String(b.n), fmt.num(b.mean_confidence), fmt.pct(b.accuracy)]);
+}
+
+/** Calibration beside the quality table; empty when no judge returned confidences. */
+export function renderCalibration(report: EvalReport, markdown: boolean): string {
+  const withConfidence = report.rows.filter((r) => r.calibration.n > 0);
+  if (withConfidence.length === 0) return "";
+  const table = markdown ? renderMarkdownTable : (h: string[], r: string[][]) => renderTable(h, r, 2);
+  const band = withConfidence[0]!.escalation.band;
+  const out = [
+    markdown ? "## Calibration" : `Calibration (ECE = expected calibration error over 10 bins; in band = confidence in ${band.low}–${band.high})`,
+    "",
+  ];
+  if (markdown) out.push(`ECE = expected calibration error over 10 bins; band = confidence in ${band.low}–${band.high}; "if reviewed" assumes review corrects every in-band verdict.`, "");
+  out.push(table(CALIBRATION_HEADERS, calibrationRows(withConfidence)));
+  for (const row of withConfidence) {
+    out.push("", `Reliability: ${row.judge} on ${row.dataset}`, "");
+    out.push(table(["confidence", "n", "mean confidence", "accuracy"], reliabilityRows(row.calibration)));
+  }
+  return `${out.join("\n")}\n`;
 }

@@ -172,6 +172,7 @@ function clientFor(config: JudgeConfig, deps: RuntimeDeps) {
     timeoutMs: config.timeoutMs,
     maxTokens: config.maxTokens,
     responseFormat: config.responseFormat,
+    logprobs: config.logprobs,
   });
 }
 

@@ -5,6 +5,7 @@ import type { SimContext } from "./context.ts";
 import { malformedContent, readDirectives } from "./faults.ts";
 import { describeIssues, type Hangup, HttpError, readJson, sendError, sendJson, sleep } from "./http.ts";
 import type { InjectedFault, MalformedVariant } from "./options.ts";
+import { simLogprobs } from "./logprobs.ts";
 import { type Limits, WINDOW_MS } from "./rate-limiter.ts";
 import { promptTokens, textTokens } from "./tokens.ts";
 import { decideVerdict, parseTranscript, verdictContent } from "./verdict.ts";
@@ -160,17 +161,18 @@ async function answer(ctx: SimContext, body: ChatRequest, res: ServerResponse, h
     "fireworks-cached-prompt-tokens": String(cached),
   };
   if (config.sendRateLimitHeaders) Object.assign(headers, decision.headers);
-  sendJson(res, 200, completionBody(ctx, body.model, content, finishReason, tokens), headers);
+  const logprobs = body.logprobs === true ? simLogprobs(content, judgedText(body), Number(body.top_logprobs ?? 0)) : null;
+  sendJson(res, 200, completionBody(ctx, body.model, content, finishReason, tokens, logprobs), headers);
   return { status: 200, tokens, malformed: malformed !== undefined, ...(fault ? { fault } : {}) };
 }
 
-function completionBody(ctx: SimContext, model: string, content: string, finishReason: string, t: Tokens) {
+function completionBody(ctx: SimContext, model: string, content: string, finishReason: string, t: Tokens, logprobs: unknown = null) {
   return {
     id: `chatcmpl-${randomUUID()}`,
     object: "chat.completion",
     created: Math.floor(ctx.now() / 1000),
     model,
-    choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: finishReason }],
+    choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: finishReason, logprobs }],
     usage: {
       prompt_tokens: t.prompt,
       completion_tokens: t.completion,

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import type { Conversation, TokenUsage, Verdict } from "@tracesift/schemas";
+import type { Conversation, TokenUsage, VerdictBlock } from "@tracesift/schemas";
 import OpenAI from "openai";
+import { verdictConfidence } from "./confidence.ts";
 import { createHttpFetch } from "./http.ts";
 import { buildChatMessages, VERDICT_JSON_SCHEMA } from "./prompt.ts";
 import { InvalidOutputError, parseVerdict } from "./verdict.ts";
@@ -15,6 +16,8 @@ export type JudgeClientOptions = {
   responseFormat: "json_schema" | "json_object";
   /** The HTTP client under the SDK; a keep-alive node:http client (./http.ts) when absent. */
   fetch?: typeof fetch;
+  /** Ask for log-probabilities (`JUDGE_LOGPROBS`) so verdicts carry a `confidence`. */
+  logprobs?: boolean;
 };
 
 export type ChatMessage = { role: "system" | "user"; content: string };
@@ -34,7 +37,8 @@ export function sessionIdFor(conversationId: string): string {
 }
 
 export type JudgeCall = {
-  verdict: Verdict;
+  /** With `confidence` only when logprobs were asked for and the provider returned them. */
+  verdict: VerdictBlock;
   usage: TokenUsage;
   latencyMs: number;
   raw: string;
@@ -57,6 +61,9 @@ export class JudgeCallError extends Error {
     super(message);
   }
 }
+
+/** Enough alternatives to see both `true` and `false` at the deciding token. */
+const TOP_LOGPROBS = 5;
 
 export function createJudgeClient(options: JudgeClientOptions) {
   // BullMQ owns retries: the SDK's own (2 by default, honouring retry-after) would hide 429s from the fleet limiter.
@@ -84,6 +91,7 @@ export function createJudgeClient(options: JudgeClientOptions) {
             options.responseFormat === "json_schema"
               ? { type: "json_schema", json_schema: VERDICT_JSON_SCHEMA }
               : { type: "json_object" },
+          ...(options.logprobs ? { logprobs: true, top_logprobs: TOP_LOGPROBS } : {}),
         },
         call.conversationId === undefined ? undefined : { headers: { [SESSION_HEADER]: sessionIdFor(call.conversationId) } },
         )
@@ -99,7 +107,10 @@ export function createJudgeClient(options: JudgeClientOptions) {
     // Parse last: invalid output is still billed and metered, so the error carries what the
     // provider charged for the caller's metrics, budget and limiter.
     try {
-      return { verdict: parseVerdict(raw), usage, latencyMs, raw, headers };
+      const verdict: VerdictBlock = parseVerdict(raw);
+      const confidence = options.logprobs ? verdictConfidence(completion.choices[0]?.logprobs, verdict.perceived_error) : undefined;
+      if (confidence !== undefined) verdict.confidence = confidence;
+      return { verdict, usage, latencyMs, raw, headers };
     } catch (err) {
       if (err instanceof InvalidOutputError) throw new InvalidOutputError(err.message, raw, { usage, latencyMs, headers });
       throw err;

@@ -19,3 +19,4 @@ export {
   VERDICT_JSON_SCHEMA,
 } from "./prompt.ts";
 export { type BilledCall, InvalidOutputError, parseVerdict } from "./verdict.ts";
+export { readTokenLogprobs, type TokenLogprob, verdictConfidence } from "./confidence.ts";

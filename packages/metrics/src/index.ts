@@ -505,3 +505,24 @@ export function backpressureGauges(registry: Registry): { paused: Gauge<never>; 
     redisMemoryRatio: get("tracesift_redis_memory_ratio", "Redis used_memory / maxmemory as last read by this producer (0 when Redis has no maxmemory)."),
   };
 }
+
+/**
+ * Live quality canaries (`tracesift canary`): rolling agreement of each judge version with the
+ * canaries' labels. Labels: the judge model and prompt version only. A metric is absent (NaN is
+ * not exported) while it is undefined, e.g. precision before any positive verdict.
+ */
+export function canaryMetrics(registry: Registry) {
+  const labelNames = ["model", "prompt_version"] as const;
+  const gauge = (name: string, help: string) => new Gauge({ name, help, labelNames, registers: [registry] });
+  return {
+    fed: new Counter({ name: "tracesift_canary_fed_total", help: "Labelled canary conversations fed into the input topic.", registers: [registry] }),
+    scored: new Counter({ name: "tracesift_canary_scored_total", help: "Canary verdicts scored against their labels.", labelNames, registers: [registry] }),
+    window: gauge("tracesift_canary_window_verdicts", "Canary verdicts in the rolling window."),
+    accuracy: gauge("tracesift_canary_accuracy", "Rolling accuracy of the judge on canaries."),
+    precision: gauge("tracesift_canary_precision", "Rolling precision (perceived error = positive) on canaries."),
+    recall: gauge("tracesift_canary_recall", "Rolling recall on canaries."),
+    kappa: gauge("tracesift_canary_kappa", "Rolling Cohen's kappa between canary labels and the judge."),
+    kappaFloor: new Gauge({ name: "tracesift_canary_kappa_floor", help: "The configured kappa floor (CANARY_KAPPA_FLOOR) alerts compare against.", registers: [registry] }),
+  };
+}
+export type CanaryMetrics = ReturnType<typeof canaryMetrics>;

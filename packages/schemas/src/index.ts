@@ -74,6 +74,28 @@ export const Verdict = z.strictObject({
 });
 export type Verdict = z.infer<typeof Verdict>;
 
+/** A verdict given by another judge (an arbiter) because the first one was unsure. */
+export const SecondOpinion = z.object({
+  perceived_error: z.boolean(),
+  reason: z.string().min(1),
+  judge: z.string(),
+  confidence: z.number().min(0).max(1).optional(),
+});
+export type SecondOpinion = z.infer<typeof SecondOpinion>;
+
+/**
+ * The verdict block of a judged result: the model's verdict, plus what the fleet learned about it.
+ * `confidence` is the probability of the chosen `perceived_error` value, present only when the
+ * provider returned log-probabilities; `second_opinion` only for verdicts inside the uncertain band.
+ */
+export const VerdictBlock = Verdict.extend({
+  confidence: z.number().min(0).max(1).optional(),
+  second_opinion: SecondOpinion.optional(),
+  /** Set when an uncertain verdict was written to the review file instead of a second opinion. */
+  review: z.literal("pending").optional(),
+});
+export type VerdictBlock = z.infer<typeof VerdictBlock>;
+
 export const TokenUsage = z.object({
   prompt_tokens: z.number().int().nonnegative(),
   cached_prompt_tokens: z.number().int().nonnegative(),
@@ -104,7 +126,7 @@ const resultCommon = {
 export const JudgedResult = z.object({
   ...resultCommon,
   status: z.literal("judged"),
-  verdict: Verdict,
+  verdict: VerdictBlock,
   judge: JudgeIdentity,
   usage: TokenUsage,
   cost_usd: z.number().nonnegative(),

@@ -21,6 +21,7 @@ import {
   renderEvalMarkdown,
   renderEvalTerminal,
   runEvaluation,
+  UncertainBand,
 } from "@tracesift/evaluation";
 import { checkEndpoints, ConnectEnv } from "./connect.ts";
 import type { Command } from "./main.ts";
@@ -36,7 +37,8 @@ latency p50/p99, and the disagreements with both reasons (label vs model).
 Judges (at least one; --config and --model combine):
   --config <file>       JSON list of judges, or {"judges": [...]}; each judge:
                         {"name", "baseURL", "model", "apiKeyEnv"?, "promptVersion"?, "pricing"?,
-                         "limits"?, "responseFormat"?, "maxTokens"?, "timeoutMs"?}
+                         "limits"?, "responseFormat"?, "maxTokens"?, "timeoutMs"?, "logprobs"?}
+                        ("logprobs": true adds confidence, calibration and the escalation table)
   --model <id>          a judge from flags, named after its model (repeatable)
   --base-url <url>      endpoint of the --model judges (OpenAI-compatible)
   --api-key-env <VAR>   environment variable holding their API key (default: no key)
@@ -47,6 +49,7 @@ Options:
   --concurrency <n>     conversations in flight (default 8); the fleet limiter paces calls further
   --attempts <n>        answers per conversation before it counts as invalid output (default 3)
   --show <n>            disagreements printed per judge and dataset (default 10; all are in the files)
+  --uncertain-band <l-h>  confidence band whose verdicts would be escalated (default UNCERTAIN_BAND or 0.35-0.65)
 
 Environment: REDIS_URL (default redis://127.0.0.1:6379) and QUEUE_PREFIX (default tracesift) name the
 fleet's rate limiter and result cache. Run the same command again to resume an interrupted run.
@@ -62,6 +65,7 @@ const OPTIONS = {
   concurrency: { type: "string" },
   attempts: { type: "string" },
   show: { type: "string" },
+  "uncertain-band": { type: "string" },
 } as const;
 
 export type EvalIo = { stdout: Writable; stderr: Writable; env: Record<string, string | undefined>; signal?: AbortSignal };
@@ -109,6 +113,9 @@ export async function runEvalCommand(argv: string[], io: EvalIo): Promise<number
   const concurrency = positiveInt(args, "concurrency", 8);
   const attempts = positiveInt(args, "attempts", 3);
   const show = positiveInt(args, "show", 10);
+  const bandText = stringArg(args, "uncertain-band") ?? io.env.UNCERTAIN_BAND;
+  const band = bandText === undefined ? undefined : UncertainBand.safeParse(bandText);
+  if (band && !band.success) throw new UsageError(`--uncertain-band: ${band.error.issues[0]?.message ?? "invalid"}`);
   let configs: JudgeConfig[];
   let datasets: ReturnType<typeof readDatasetFiles>;
   try {
@@ -137,6 +144,7 @@ export async function runEvalCommand(argv: string[], io: EvalIo): Promise<number
       judges,
       progressPath: join(out, "progress.jsonl"),
       concurrency,
+      ...(band?.success ? { uncertainBand: band.data } : {}),
       ...(io.signal ? { signal: io.signal } : {}),
       onProgress: (done, total) => {
         const decile = Math.floor((done / total) * 10);

@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   judges: async () => (await import("./judges.ts")).command,
   promote: async () => (await import("./judges.ts")).promote,
   rollback: async () => (await import("./judges.ts")).rollback,
+  canary: async () => (await import("./canary.ts")).command,
 };
 
 function usage(): string {

@@ -28,6 +28,8 @@ export const WorkerEnv = KafkaEnv.extend(RedisEnv.shape).extend({
   JUDGE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   JUDGE_MAX_TOKENS: z.coerce.number().int().positive().default(256),
   JUDGE_RESPONSE_FORMAT: z.enum(["json_schema", "json_object"]).default("json_schema"),
+  /** Ask the provider for log-probabilities so verdicts carry `confidence` (absent when it returns none). */
+  JUDGE_LOGPROBS: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
   /** Per-model USD per 1M tokens, e.g. {"accounts/me/models/judge":{"input":0.2,"output":0.2}}. */
   JUDGE_PRICING: jsonOf(PricingTable).default({}),
   /**

@@ -6,8 +6,12 @@ import { initJudgeSeries, judgeLoopMetrics, judgeMetrics, redisStateLostCounter 
 import { createJudgeQueue, createRedis, redisReadiness, watchRedisState } from "@tracesift/queue";
 import { FleetRateLimiter } from "@tracesift/rate-limit";
 import { ResultIndex } from "@tracesift/result-index";
+import type { JudgedResult } from "@tracesift/schemas";
 import { createLogger, createRegistry, parseEnv, redactConfig, Shutdown, startOpsServer } from "@tracesift/runtime";
 import { MetricsTime, Worker } from "bullmq";
+import { canaryTopicFor, createSecondOpinion, SecondOpinionEnv } from "@tracesift/evaluation";
+import { createEvaluationExporter, OtelEvalEnv } from "@tracesift/otel-eval";
+import { z } from "zod";
 import { CostBudget } from "./budget.ts";
 import { WorkerEnv } from "./config.ts";
 import { startFailedJobSweeper } from "./failures.ts";
@@ -50,8 +54,37 @@ const clientOptions = {
   timeoutMs: env.JUDGE_TIMEOUT_MS,
   maxTokens: env.JUDGE_MAX_TOKENS,
   responseFormat: env.JUDGE_RESPONSE_FORMAT,
+  logprobs: env.JUDGE_LOGPROBS,
 };
 const client = createJudgeClient(clientOptions);
+
+// Verdict quality settings (UNCERTAIN_*, ARBITER_*, CANARY_TOPIC, OTLP_EVALUATIONS_*): see README "Verdicts you can trust".
+const quality = parseEnv(SecondOpinionEnv.extend(OtelEvalEnv.shape).extend({ CANARY_TOPIC: z.string().min(1).default("traces.canary") }));
+const secondOpinion = quality.UNCERTAIN_BAND
+  ? createSecondOpinion(
+      quality.UNCERTAIN_BAND,
+      quality.UNCERTAIN_ACTION === "review"
+        ? { kind: "review", path: quality.REVIEW_FILE }
+        : {
+            kind: "arbiter",
+            client: createJudgeClient({
+              baseURL: quality.ARBITER_BASE_URL ?? env.JUDGE_BASE_URL,
+              apiKey: env.FIREWORKS_API_KEY,
+              model: quality.ARBITER_MODEL ?? env.JUDGE_MODEL,
+              timeoutMs: env.JUDGE_TIMEOUT_MS,
+              maxTokens: env.JUDGE_MAX_TOKENS,
+              responseFormat: env.JUDGE_RESPONSE_FORMAT,
+              logprobs: env.JUDGE_LOGPROBS,
+            }),
+          },
+      (err) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, "second opinion failed; the first verdict stands"),
+    )
+  : undefined;
+const evaluations = quality.OTLP_EVALUATIONS_ENDPOINT
+  ? createEvaluationExporter({ url: quality.OTLP_EVALUATIONS_ENDPOINT, headers: quality.OTLP_EVALUATIONS_HEADERS })
+  : undefined;
+if (evaluations) shutdown.add("evaluation events", () => evaluations.shutdown());
+await ensureTopics(kafka, [{ topic: quality.CANARY_TOPIC }]);
 
 const limiter = new FleetRateLimiter({
   redis: state,
@@ -94,6 +127,9 @@ const makeProcessor = (client: JudgeClient, producer: BatchingProducer) => creat
     shutdownSignal: shuttingDown.signal,
     index,
     publishDeadlineMs: env.PUBLISH_DEADLINE_MS,
+    topicFor: canaryTopicFor(quality.CANARY_TOPIC),
+    ...(secondOpinion ? { secondOpinion } : {}),
+    ...(evaluations ? { onPublished: (result: JudgedResult) => evaluations.emit(result) } : {}),
     budget: new CostBudget(state, env.QUEUE_PREFIX, {
       hourlyUsd: env.COST_BUDGET_HOURLY_USD,
       dailyUsd: env.COST_BUDGET_DAILY_USD,

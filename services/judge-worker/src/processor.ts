@@ -38,6 +38,12 @@ export type ProcessorDeps = {
   shutdownSignal?: AbortSignal;
   /** How long a paid verdict's publication is retried before it is dead-lettered (default 10 min). */
   publishDeadlineMs?: number;
+  /** A second verdict for uncertain ones (`UNCERTAIN_BAND`), kept in the record beside the first. */
+  secondOpinion?: (conversation: JudgeJob["conversation"], result: JudgedResult) => Promise<JudgedResult>;
+  /** Where a result goes instead of `outputTopic` (canaries go to their own topic). */
+  topicFor?: (job: JudgeJob) => string | undefined;
+  /** Told of each published verdict (OTLP evaluation events); must not throw. */
+  onPublished?: (result: JudgedResult) => void;
 };
 
 export function resultId(job: JudgeJob, model: string): string {
@@ -156,7 +162,7 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
     metrics.requestDuration.observe({ model }, call.latencyMs / 1000);
     metrics.requests.inc({ model, outcome: "ok" });
     const costUsd = recordUsage(call.usage, call.latencyMs, data);
-    const result: JudgedResult = {
+    const judged: JudgedResult = {
       schema_version: 1,
       result_id: resultId(data, model),
       status: "judged",
@@ -174,6 +180,7 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
       attempts: job.attemptsMade + 1,
       judged_at: new Date().toISOString(),
     };
+    const result = deps.secondOpinion ? await deps.secondOpinion(data.conversation, judged) : judged;
     const json = JSON.stringify(result);
     const deadline = Date.now() + publishDeadlineMs;
     // Kept before anything else can fail: from here on, no retry pays for this verdict again. A
@@ -194,6 +201,7 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
       bookkeeping("the cost in the budget", deps.budget?.record(costUsd)),
     ]);
     await publish(result, json, data, deadline);
+    deps.onPublished?.(result);
     metrics.verdicts.inc({ app: appOf(data), verdict: call.verdict.perceived_error ? "perceived_error" : "no_error", priority });
     if (data.source.event_time) {
       metrics.endToEnd.observe({ priority }, Math.max(0, (Date.now() - Date.parse(data.source.event_time)) / 1000));
@@ -208,7 +216,7 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
   async function publish(result: JudgedResult, json: string, data: JudgeJob, deadline = Date.now() + publishDeadlineMs): Promise<void> {
     const sent = await retryUntil(
       deadline,
-      () => deps.producer.send({ topic: deps.outputTopic, key: data.conversation.id, value: json, headers: { [PROVENANCE_HEADER]: "judge-worker" } }),
+      () => deps.producer.send({ topic: deps.topicFor?.(data) ?? deps.outputTopic, key: data.conversation.id, value: json, headers: { [PROVENANCE_HEADER]: "judge-worker" } }),
       (err) => logger.warn({ conversation_id: data.conversation.id, err: errorText(err) }, "could not publish the verdict yet; retrying"),
     );
     if (!sent) throw terminal("publish_failed", `the verdict could not be published to ${deps.outputTopic} within ${publishDeadlineMs} ms`);
