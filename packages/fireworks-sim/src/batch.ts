@@ -53,6 +53,21 @@ class BatchSim {
 }
 const sims = new WeakMap<SimContext, BatchSim>();
 
+function countLines(dataset: Dataset): number {
+  let n = 0;
+  for (const text of dataset.files.values()) n += text.split("\n").filter((l) => l.trim() !== "").length;
+  return n;
+}
+
+/**
+ * One dataset store for the whole simulated control plane, as Fireworks has: fine-tuning jobs take
+ * datasets uploaded here. Accepts `accounts/<a>/datasets/<id>` or the bare id.
+ */
+export function uploadedDataset(ctx: SimContext, ref: string): { examples: number; text: string } | undefined {
+  const dataset = sims.get(ctx)?.datasets.get(ref.split("/").pop() ?? ref);
+  return dataset && dataset.files.size > 0 ? { examples: countLines(dataset), text: [...dataset.files.values()].join("\n") } : undefined;
+}
+
 export function isBatchPath(path: string): boolean {
   return path.startsWith("/v1/accounts/") || path.startsWith("/_sim/batch/");
 }
@@ -99,7 +114,9 @@ export async function handleBatch(ctx: SimContext, req: IncomingMessage, res: Se
       const urls = Object.fromEntries([...dataset.files.keys()].map((f) => [f, `${origin}/_sim/batch/files/${encodeURIComponent(dataset.id)}/${encodeURIComponent(f)}`]));
       return sendJson(res, 200, { filenameToSignedUrls: urls });
     }
-    if (method === "GET" && !verb) return sendJson(res, 200, { name: `accounts/sim/datasets/${dataset.id}`, state: "READY" });
+    if (method === "GET" && !verb) {
+      return sendJson(res, 200, { name: `accounts/sim/datasets/${dataset.id}`, state: dataset.files.size > 0 ? "READY" : "UPLOADING", exampleCount: countLines(dataset) });
+    }
     throw new HttpError(404, "NOT_FOUND", `no route ${method} ${path}`);
   }
   if (method === "POST" && !id) {

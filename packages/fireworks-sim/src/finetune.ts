@@ -7,10 +7,10 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
+import { handleBatch, uploadedDataset } from "./batch.ts";
 import type { SimContext } from "./context.ts";
-import { describeIssues, HttpError, readBody, readJson, sendJson } from "./http.ts";
+import { describeIssues, HttpError, readJson, sendJson } from "./http.ts";
 
-type Dataset = { name: string; state: "UPLOADING" | "READY"; exampleCount: number; createTime: string; displayName?: string; bytes?: number };
 type Job = {
   name: string;
   state: "JOB_STATE_CREATING" | "JOB_STATE_RUNNING" | "JOB_STATE_COMPLETED";
@@ -26,14 +26,9 @@ type Job = {
   completedTime?: string;
   jobProgress: { percent: number; epoch: number };
 };
-type State = { datasets: Map<string, Dataset>; jobs: Map<string, Job> };
+type State = { jobs: Map<string, Job> };
 
 const states = new WeakMap<SimContext, State>();
-
-const CreateDataset = z.object({
-  datasetId: z.string().regex(/^[a-z0-9-]{1,63}$/, "lower-case letters, digits and dashes"),
-  dataset: z.object({ displayName: z.string().optional(), exampleCount: z.coerce.number().int().nonnegative().optional(), format: z.string().optional() }).default({}),
-});
 
 const CreateJob = z.object({
   dataset: z.string().min(1),
@@ -53,7 +48,7 @@ const ROUTE = /^\/v1\/accounts\/([^/]+)\/(datasets|supervisedFineTuningJobs)(?:\
 export async function handleFinetune(ctx: SimContext, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   let state = states.get(ctx);
   if (!state) {
-    state = { datasets: new Map(), jobs: new Map() };
+    state = { jobs: new Map() };
     states.set(ctx, state);
   }
   const m = ROUTE.exec(path);
@@ -62,33 +57,8 @@ export async function handleFinetune(ctx: SimContext, path: string, req: Incomin
   const now = new Date(ctx.now()).toISOString();
   const method = req.method ?? "GET";
 
-  if (collection === "datasets") {
-    if (!id && method === "POST") {
-      const body = parse(CreateDataset, await readJson(req));
-      const name = `accounts/${account}/datasets/${body.datasetId}`;
-      if (state.datasets.has(name)) throw new HttpError(409, "ALREADY_EXISTS", `dataset ${name} already exists`);
-      const dataset: Dataset = { name, state: "UPLOADING", exampleCount: body.dataset.exampleCount ?? 0, createTime: now, ...(body.dataset.displayName ? { displayName: body.dataset.displayName } : {}) };
-      state.datasets.set(name, dataset);
-      return sendJson(res, 200, dataset);
-    }
-    const dataset = id ? state.datasets.get(`accounts/${account}/datasets/${id}`) : undefined;
-    if (!dataset) throw new HttpError(404, "NOT_FOUND", `dataset accounts/${account}/datasets/${id ?? ""} not found`);
-    if (verb === "upload" && method === "POST") {
-      const text = await uploadedFile(req);
-      const lines = text.split("\n").filter((l) => l.trim() !== "");
-      for (const [i, line] of lines.entries()) {
-        let ok = false;
-        try {
-          ok = SftLine.safeParse(JSON.parse(line)).success;
-        } catch {}
-        if (!ok) throw new HttpError(400, "INVALID_ARGUMENT", `line ${i + 1} is not a chat fine-tuning example ({"messages": [{role, content}, ...]})`);
-      }
-      Object.assign(dataset, { state: "READY", exampleCount: lines.length, bytes: Buffer.byteLength(text) });
-      return sendJson(res, 200, { id: dataset.name, object: "file", bytes: dataset.bytes, created_at: Math.floor(ctx.now() / 1000), filename: "upload.jsonl", purpose: "fine-tune" });
-    }
-    if (!verb && method === "GET") return sendJson(res, 200, dataset);
-    throw new HttpError(405, "METHOD_NOT_ALLOWED", `${method} ${path}`);
-  }
+  // Datasets live in the one store the batch endpoints serve (as on Fireworks, one per account).
+  if (collection === "datasets") return handleBatch(ctx, req, res);
 
   if (!id && method === "POST") {
     const body = parse(CreateJob, await readJson(req));
@@ -97,8 +67,18 @@ export async function handleFinetune(ctx: SimContext, path: string, req: Incomin
     if (state.jobs.has(name)) throw new HttpError(409, "ALREADY_EXISTS", `job ${name} already exists`);
     for (const ds of [body.dataset, body.evaluationDataset]) {
       if (ds === undefined) continue;
-      const found = state.datasets.get(ds.includes("/") ? ds : `accounts/${account}/datasets/${ds}`);
-      if (found?.state !== "READY") throw new HttpError(400, "FAILED_PRECONDITION", `dataset ${ds} is not uploaded`);
+      const uploaded = uploadedDataset(ctx, ds);
+      if (!uploaded) throw new HttpError(400, "FAILED_PRECONDITION", `dataset ${ds} is not uploaded`);
+      // Fireworks validates a fine-tuning dataset when the job starts: every line a chat example.
+      for (const [i, line] of uploaded.text.split("\n").filter((l) => l.trim() !== "").entries()) {
+        let json: unknown;
+        try {
+          json = JSON.parse(line);
+        } catch {
+          json = null;
+        }
+        if (!SftLine.safeParse(json).success) throw new HttpError(400, "INVALID_ARGUMENT", `dataset ${ds} line ${i + 1} is not a chat example {messages:[{role, content}, …]}`);
+      }
     }
     const outputModel = body.outputModel?.includes("/") ? body.outputModel : `accounts/${account}/models/${body.outputModel ?? jobId}`;
     const { outputModel: _, ...rest } = body;
@@ -120,16 +100,6 @@ function advance(job: Job, now: string): void {
     job.jobProgress.epoch = Math.min(job.epochs ?? 1, Math.ceil(((job.epochs ?? 1) * job.jobProgress.percent) / 100));
     if (job.jobProgress.percent >= 100) Object.assign(job, { state: "JOB_STATE_COMPLETED", completedTime: now });
   }
-}
-
-/** The `file` part of a multipart/form-data body, as Fireworks' `:upload` takes it. */
-async function uploadedFile(req: IncomingMessage): Promise<string> {
-  const type = req.headers["content-type"] ?? "";
-  if (!type.startsWith("multipart/form-data")) throw new HttpError(400, "INVALID_ARGUMENT", "upload a file as multipart/form-data (field 'file')");
-  const form = await new Response(await readBody(req), { headers: { "content-type": type } }).formData();
-  const file = form.get("file");
-  if (file === null || typeof file === "string") throw new HttpError(400, "INVALID_ARGUMENT", "multipart field 'file' is missing");
-  return file.text();
 }
 
 function parse<S extends z.ZodType>(schema: S, json: unknown): z.output<S> {

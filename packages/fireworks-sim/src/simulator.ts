@@ -119,15 +119,15 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
 
 function route(ctx: SimContext, sim: Simulator, req: IncomingMessage, res: ServerResponse): void {
   const path = (req.url ?? "/").split("?")[0] ?? "/";
-  const handled = isBatchPath(path)
-    ? handleBatch(ctx, req, res)
-    : CHAT_PATHS.has(path)
-    ? chat(ctx, path, req, res)
-    : path.startsWith("/_sim/")
-      ? handleAdmin(sim, path, req, res)
-      : path.startsWith("/v1/accounts/")
-        ? handleFinetune(ctx, path, req, res)
-        : Promise.reject(new HttpError(404, "NOT_FOUND", `no route ${req.method} ${path}`));
+  const handled = /^\/v1\/accounts\/[^/]+\/supervisedFineTuningJobs/.test(path)
+    ? handleFinetune(ctx, path, req, res)
+    : isBatchPath(path)
+      ? handleBatch(ctx, req, res)
+      : CHAT_PATHS.has(path)
+        ? chat(ctx, path, req, res)
+        : path.startsWith("/_sim/")
+          ? handleAdmin(sim, path, req, res)
+          : Promise.reject(new HttpError(404, "NOT_FOUND", `no route ${req.method} ${path}`));
   handled.catch((err: unknown) => {
     if (err instanceof HttpError) return sendError(res, err);
     sendError(res, new HttpError(500, "INTERNAL", `simulator bug: ${(err as Error).message}`, "internal_server_error"));

@@ -54,7 +54,6 @@ import {
   PROVENANCE_HEADER,
   type TokenUsage,
 } from "@tracesift/schemas";
-import type { Queue } from "bullmq";
 import { z } from "zod";
 import { Progress } from "./progress.ts";
 import { readRange, type ReplayContext } from "./replay.ts";

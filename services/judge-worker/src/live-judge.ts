@@ -10,8 +10,9 @@ import { buildChatMessages, callCostUsd, type JudgeClient, PROMPT_VERSION, price
 import { CachedRegistry, inShadowSample, type JudgeIdentity, type JudgeRegistry, judgeLabel, type RegistryState, sameJudge, type ShadowResult } from "@tracesift/judge-registry";
 import { BatchingProducer, type OutgoingRecord } from "@tracesift/kafka";
 import type { JudgeLoopMetrics } from "@tracesift/metrics";
+import { decodeJudgeJob } from "@tracesift/queue";
 import type { Logger } from "@tracesift/runtime";
-import { JudgedResult, JudgeJob, PROVENANCE_HEADER } from "@tracesift/schemas";
+import { JudgedResult, type JudgeJob, PROVENANCE_HEADER } from "@tracesift/schemas";
 import type { Job } from "bullmq";
 import { z } from "zod";
 
@@ -115,10 +116,10 @@ export function createLiveJudging(deps: LiveJudgeDeps): { process: Processor; cu
     showLive(judge, state.live ? state.live_since : null);
     const run = processorFor(judge);
     const candidate = state.candidate;
-    const parsed = JudgeJob.safeParse(job.data);
+    const decoded = candidate ? decodeJudgeJob(job.data) : null;
     const shadow =
-      candidate && candidate.prompt_version === PROMPT_VERSION && !sameJudge(candidate, judge) && parsed.success && inShadowSample(parsed.data.conversation.id, candidate.sample_rate)
-        ? { candidate, data: parsed.data }
+      candidate && decoded?.ok && candidate.prompt_version === PROMPT_VERSION && !sameJudge(candidate, judge) && inShadowSample(decoded.job.conversation.id, candidate.sample_rate)
+        ? { candidate, data: decoded.job }
         : undefined;
     // Two jobs of one conversation at once (two versions) share the slot; only the shadow can miss one.
     if (!shadow) return run(job, token);
