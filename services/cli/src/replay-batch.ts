@@ -36,17 +36,15 @@ import {
   splitRequests,
   TERMINAL_STATES,
 } from "@tracesift/batch";
-import { callCostUsd, DEFAULT_PRICES, estimatePromptTokens, PROMPT_VERSION, priceFor, type TokenPrice, TokenPrice as TokenPriceSchema } from "@tracesift/judge";
+import { callCostUsd, DEFAULT_PRICES, PROMPT_VERSION, priceFor, type TokenPrice, TokenPrice as TokenPriceSchema } from "@tracesift/judge";
 import { BatchingProducer, createIdempotentProducer, type OutgoingRecord } from "@tracesift/kafka";
 import { batchMetrics, ingestMetrics, initIngestSeries, judgeMetrics } from "@tracesift/metrics";
-import { isJudgeable, mergeFragments, type TraceFragment } from "@tracesift/normalize";
-import { applyLimits, classifyMessage, emitReady, handleChunk, limitsFromEnv, type PipelineOptions, selectionFromEnv, type Totals } from "@tracesift/pipeline";
+import { emitReady, handleChunk, limitsFromEnv, type PipelineOptions, selectionFromEnv, type Totals } from "@tracesift/pipeline";
 import { createJudgeQueue, decodeJudgeJob, enqueueJudgeJobs, type JudgeQueue } from "@tracesift/queue";
 import { ResultIndex } from "@tracesift/result-index";
 import { createRegistry, parseEnv, startOpsServer } from "@tracesift/runtime";
 import {
   buildDeadLetter,
-  conversationVersion,
   type DeadLetterReason,
   type JudgedResult,
   JudgeJob,
@@ -56,7 +54,7 @@ import {
 } from "@tracesift/schemas";
 import { z } from "zod";
 import { Progress } from "./progress.ts";
-import { readRange, type ReplayContext } from "./replay.ts";
+import { estimateRange, readRange, type ReplayContext } from "./replay.ts";
 import { UsageError } from "./usage.ts";
 
 const BatchEnv = z.object({
@@ -83,7 +81,7 @@ const BatchEnv = z.object({
 type BatchEnv = z.infer<typeof BatchEnv>;
 
 /** What dry runs assume a verdict costs in completion tokens (as replay's dry run). */
-const EXPECTED_COMPLETION_TOKENS = 32;
+const _EXPECTED_COMPLETION_TOKENS = 32;
 const HEADERS = { [PROVENANCE_HEADER]: "replay-batch" };
 
 type RunTotals = {
@@ -466,64 +464,15 @@ function loadJobs(path: string, judge: { model: string; prompt_version: string }
 }
 
 async function dryRun(ctx: ReplayContext, judge: { model: string; prompt_version: string }, live: TokenPrice, batch: TokenPrice): Promise<number> {
-  const { env } = ctx;
-  const byKey = new Map<string, TraceFragment[]>();
-  let read = 0;
-  let deadLettered = 0;
-  let skipped = 0;
-  const selection = selectionFromEnv(env);
-  await readRange(
-    ctx,
-    `tracesift-dryrun-batch-${ctx.name}-${Date.now()}`,
-    false,
-    async (messages, partition) => {
-      for (const m of messages) {
-        for (const o of classifyMessage(m, ctx.topic, partition, { maxEventBytes: env.MAX_EVENT_BYTES, format: env.TOPIC_FORMATS[ctx.topic], selection })) {
-          if (o.kind === "dead") deadLettered++;
-          else if (o.kind === "skipped") skipped++;
-          else for (const f of o.fragments) byKey.set(f.conversation_key, [...(byKey.get(f.conversation_key) ?? []), f]);
-        }
-      }
-      read += messages.length;
-    },
-    new AbortController().signal,
-  );
-  const index = new ResultIndex(ctx.redis, env.QUEUE_PREFIX);
-  let conversations = 0;
-  let alreadyJudged = 0;
-  let notJudgeable = 0;
-  const usage: TokenUsage = { prompt_tokens: 0, cached_prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
-  // Batch jobs cache the static instructions like live calls do: every request but the first hits.
-  const instructions = estimatePromptTokens({ messages: [] });
-  for (const fragments of byKey.values()) {
-    const limited = applyLimits(mergeFragments(fragments), limitsFromEnv(env));
-    if (limited.kind === "oversized") {
-      deadLettered++;
-      continue;
-    }
-    const c = limited.conversation;
-    if (!isJudgeable(c)) {
-      notJudgeable++;
-      continue;
-    }
-    if (!ctx.force && (await index.has([{ conversationId: c.id, version: conversationVersion(c), judge }]))[0]) {
-      alreadyJudged++;
-      continue;
-    }
-    const tokens = estimatePromptTokens(c);
-    usage.prompt_tokens += tokens;
-    usage.cached_prompt_tokens += conversations > 0 ? instructions : 0;
-    usage.completion_tokens += EXPECTED_COMPLETION_TOKENS;
-    conversations++;
-  }
-  usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+  const e = await estimateRange(ctx, judge, `tracesift-dryrun-batch-${ctx.name}-${Date.now()}`);
+  const { usage } = e;
   const summary = {
-    events_read: read,
-    conversations_to_judge: conversations,
-    already_judged: alreadyJudged,
-    not_judgeable: notJudgeable,
-    skipped_by_selection: skipped,
-    dead_letters: deadLettered,
+    events_read: e.read,
+    conversations_to_judge: e.conversations,
+    already_judged: e.alreadyJudged,
+    not_judgeable: e.notJudgeable,
+    skipped_by_selection: e.skipped,
+    dead_letters: e.deadLettered,
     estimated_prompt_tokens: usage.prompt_tokens,
     estimated_cached_prompt_tokens: usage.cached_prompt_tokens,
     estimated_completion_tokens: usage.completion_tokens,

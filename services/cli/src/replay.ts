@@ -25,7 +25,7 @@ import {
 import { createJudgeQueue, judgeJobId, RedisEnv } from "@tracesift/queue";
 import { ResultIndex } from "@tracesift/result-index";
 import { createRegistry, type Logger, parseEnv, startOpsServer } from "@tracesift/runtime";
-import { conversationVersion, type JudgeJob } from "@tracesift/schemas";
+import { conversationVersion, type JudgeJob, type TokenUsage } from "@tracesift/schemas";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { CliError, checkKafka, cliKafka, cliRedis, ConnectEnv } from "./connect.ts";
@@ -416,77 +416,83 @@ async function waitForJobs(
   }
 }
 
-async function dryRun(ctx: ReplayContext): Promise<number> {
+/** What a range would cost to judge, without calling the model: shared by `--dry-run` and `--batch --dry-run`. */
+export type RangeEstimate = {
+  read: number;
+  conversations: number;
+  alreadyJudged: number;
+  notJudgeable: number;
+  skipped: number;
+  deadLettered: number;
+  /** Estimated tokens of the conversations to judge; the static instructions are cached after the first call. */
+  usage: TokenUsage;
+};
+
+export async function estimateRange(ctx: ReplayContext, judge: { model: string; prompt_version: string }, groupId: string): Promise<RangeEstimate> {
   const { env } = ctx;
   const byKey = new Map<string, TraceFragment[]>();
-  let read = 0;
-  let deadLettered = 0;
-  let skipped = 0;
+  const e: RangeEstimate = { read: 0, conversations: 0, alreadyJudged: 0, notJudgeable: 0, skipped: 0, deadLettered: 0, usage: { prompt_tokens: 0, cached_prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
   const total = ctx.ranges.reduce((n, r) => n + Number(r.end - r.start), 0);
   const progress = new Progress("reading", total);
   const selection = selectionFromEnv(env);
   await readRange(
     ctx,
-    `tracesift-dryrun-${ctx.name}-${Date.now()}`,
+    groupId,
     false,
     async (messages, partition) => {
       for (const m of messages) {
         for (const o of classifyMessage(m, ctx.topic, partition, { maxEventBytes: env.MAX_EVENT_BYTES, format: env.TOPIC_FORMATS[ctx.topic], selection })) {
-          if (o.kind === "dead") deadLettered++;
-          else if (o.kind === "skipped") skipped++;
+          if (o.kind === "dead") e.deadLettered++;
+          else if (o.kind === "skipped") e.skipped++;
           else for (const f of o.fragments) byKey.set(f.conversation_key, [...(byKey.get(f.conversation_key) ?? []), f]);
         }
       }
-      read += messages.length;
-      progress.update(read, `${byKey.size} conversations`);
+      e.read += messages.length;
+      progress.update(e.read, `${byKey.size} conversations`);
     },
     new AbortController().signal,
   );
   progress.done();
   const index = new ResultIndex(ctx.redis, env.QUEUE_PREFIX);
-  const judge = { model: env.JUDGE_MODEL, prompt_version: PROMPT_VERSION };
-  const price = priceFor(env.JUDGE_PRICING, env.JUDGE_MODEL);
-  let conversations = 0;
-  let alreadyJudged = 0;
-  let notJudgeable = 0;
-  let promptTokens = 0;
-  let cost = 0;
+  const instructions = estimatePromptTokens({ messages: [] });
   for (const fragments of byKey.values()) {
     const limited = applyLimits(mergeFragments(fragments), limitsFromEnv(env));
     if (limited.kind === "oversized") {
-      deadLettered++;
+      e.deadLettered++;
       continue;
     }
     const c = limited.conversation;
     if (!isJudgeable(c)) {
-      notJudgeable++;
+      e.notJudgeable++;
       continue;
     }
     if (!ctx.force && (await index.has([{ conversationId: c.id, version: conversationVersion(c), judge }]))[0]) {
-      alreadyJudged++;
+      e.alreadyJudged++;
       continue;
     }
-    conversations++;
-    const tokens = estimatePromptTokens(c);
-    promptTokens += tokens;
+    e.usage.prompt_tokens += estimatePromptTokens(c);
     // The static instructions are cached by the provider after the first call.
-    const cached = conversations > 1 ? estimatePromptTokens({ messages: [] }) : 0;
-    cost += callCostUsd(
-      { prompt_tokens: tokens, cached_prompt_tokens: cached, completion_tokens: EXPECTED_COMPLETION_TOKENS, total_tokens: tokens + EXPECTED_COMPLETION_TOKENS },
-      0,
-      price,
-    );
+    e.usage.cached_prompt_tokens += e.conversations > 0 ? instructions : 0;
+    e.usage.completion_tokens += EXPECTED_COMPLETION_TOKENS;
+    e.conversations++;
   }
+  e.usage.total_tokens = e.usage.prompt_tokens + e.usage.completion_tokens;
+  return e;
+}
+
+async function dryRun(ctx: ReplayContext): Promise<number> {
+  const { env } = ctx;
+  const e = await estimateRange(ctx, { model: env.JUDGE_MODEL, prompt_version: PROMPT_VERSION }, `tracesift-dryrun-${ctx.name}-${Date.now()}`);
   const summary = {
-    events_read: read,
-    conversations_to_judge: conversations,
-    already_judged: alreadyJudged,
-    not_judgeable: notJudgeable,
-    skipped_by_selection: skipped,
-    dead_letters: deadLettered,
-    estimated_prompt_tokens: promptTokens,
-    estimated_completion_tokens: conversations * EXPECTED_COMPLETION_TOKENS,
-    estimated_cost_usd: Number(cost.toFixed(6)),
+    events_read: e.read,
+    conversations_to_judge: e.conversations,
+    already_judged: e.alreadyJudged,
+    not_judgeable: e.notJudgeable,
+    skipped_by_selection: e.skipped,
+    dead_letters: e.deadLettered,
+    estimated_prompt_tokens: e.usage.prompt_tokens,
+    estimated_completion_tokens: e.usage.completion_tokens,
+    estimated_cost_usd: Number(callCostUsd(e.usage, 0, priceFor(env.JUDGE_PRICING, env.JUDGE_MODEL)).toFixed(6)),
     model: env.JUDGE_MODEL,
   };
   process.stdout.write(`\nDry run (no model calls):\n${Object.entries(summary).map(([k, v]) => `  ${k.padEnd(28)} ${v}`).join("\n")}\n`);
