@@ -21,24 +21,35 @@ function assemble(text: string): Record<string, [string, string][]> {
   return out;
 }
 
+/**
+ * Fixtures whose expected conversation (what a person reads) Tracesift does not produce yet, each
+ * with why. `it.fails` keeps the gap honest: the day the code reads them right, the test says so.
+ */
+const KNOWN_GAPS = new Map([
+  [
+    "langfuse/beeai-2025-08-01.trace.json",
+    "BeeAI's ReAct loop: the final answer is in a non-generation span (agent.react.success), and each model call's output embeds the tool's output in the assistant's text (README, Known limits)",
+  ],
+]);
+
 describe("golden corpus", () => {
   const withExpected = events.filter((rel) => existsSync(expectedPath(rel)));
-
-  it.each(withExpected)("%s", (rel) => {
+  const check = (rel: string) => {
     const expected = JSON.parse(readFileSync(expectedPath(rel), "utf8")) as Record<string, [string, string][]>;
     const trimmed = Object.fromEntries(Object.entries(expected).map(([k, ms]) => [k, ms.map(([r, t]) => [r, t.trim()])]));
     expect(assemble(readFileSync(`${FIXTURES_DIR}${rel}`, "utf8"))).toEqual(trimmed);
-  });
+  };
+
+  it.each(withExpected.filter((rel) => !KNOWN_GAPS.has(rel)))("%s", check);
+  for (const rel of withExpected.filter((r) => KNOWN_GAPS.has(r))) it.fails(`${rel} (known gap: ${KNOWN_GAPS.get(rel)})`, () => check(rel));
 
   it("every expected file belongs to a fixture", () => {
     const files = EVENT_DIRS.flatMap((d) => (existsSync(expectedPath(d)) ? readdirSync(expectedPath(d)).map((f) => `${d}/${f}`) : []));
     for (const f of files) expect(events).toContain(f);
-    expect(files.length).toBeGreaterThanOrEqual(49);
+    expect(files.length).toBeGreaterThanOrEqual(50);
   });
 
-  // Not yet written by hand: listed so the gap stays visible. BeeAI puts its final answer in a
-  // non-generation span and its ReAct steps embed the tool output in the assistant's text; what a
-  // person reads there is not settled yet (README "Known limits").
+  // Not yet written by hand: listed so the gap stays visible.
   for (const rel of events.filter((r) => !existsSync(expectedPath(r)))) it.todo(rel);
 });
 
