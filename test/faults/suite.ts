@@ -378,7 +378,8 @@ async function phaseRedisLoss(p: PhaseTools): Promise<void> {
 
 // ---------------------------------------------------------------- the pieces
 
-/** Kafka for the suite alone, through the project's own script (second home, own ports). */
+/** Kafka for the suite alone, through the project's own script (second home, own ports; no JMX
+ * exporter, whose port the shared broker holds). */
 class Broker {
   constructor(
     private readonly home: string,
@@ -387,7 +388,7 @@ class Broker {
   ) {}
 
   private env() {
-    return { ...process.env, TRACESIFT_KAFKA_HOME: this.home, TRACESIFT_KAFKA_DATA: join(this.home, "data"), KAFKA_PORT: String(this.port), KAFKA_CONTROLLER_PORT: String(this.controllerPort), KAFKA_HEAP: "384m" };
+    return { ...process.env, TRACESIFT_KAFKA_HOME: this.home, TRACESIFT_KAFKA_DATA: join(this.home, "data"), KAFKA_PORT: String(this.port), KAFKA_CONTROLLER_PORT: String(this.controllerPort), KAFKA_HEAP: "384m", KAFKA_JMX_EXPORTER_PORT: "0" };
   }
 
   async up(): Promise<void> {
