@@ -494,15 +494,16 @@ export function batchMetrics(registry: Registry) {
 export type BatchMetrics = ReturnType<typeof batchMetrics>;
 
 /**
- * Backpressure of a producer (ingest, replay): 1 while it has stopped reading because the judge
- * queue or Redis memory is above its high-water mark, and the Redis memory share it last read.
+ * Backpressure: 1 while a producer (ingest, replay) has stopped reading because the judge queue or
+ * Redis memory is above its high-water mark, or while a judge worker holds its jobs before their
+ * model calls because Redis is nearly full; and the Redis memory share the service last read.
  */
 export function backpressureGauges(registry: Registry): { paused: Gauge<never>; redisMemoryRatio: Gauge<never> } {
   const get = (name: string, help: string): Gauge<never> =>
     (registry.getSingleMetric(name) as Gauge<never> | undefined) ?? new Gauge({ name, help, registers: [registry] });
   return {
-    paused: get("tracesift_backpressure_paused", "1 while this producer stopped reading because the judge queue or Redis memory is above its high-water mark."),
-    redisMemoryRatio: get("tracesift_redis_memory_ratio", "Redis used_memory / maxmemory as last read by this producer (0 when Redis has no maxmemory)."),
+    paused: get("tracesift_backpressure_paused", "1 while this service holds back: a producer (ingest, replay) stopped reading because the judge queue or Redis memory is above its high-water mark, or a judge worker starts no model call because Redis is nearly full."),
+    redisMemoryRatio: get("tracesift_redis_memory_ratio", "Redis used_memory / maxmemory as last read by this service (0 when Redis has no maxmemory)."),
   };
 }
 

@@ -71,6 +71,13 @@ export const WorkerEnv = KafkaEnv.extend(RedisEnv.shape).extend({
   STALLED_CHECK_MS: z.coerce.number().int().positive().default(15_000),
   /** Times a job may be recovered from a dead worker before it is dead-lettered as `worker_lost`. */
   MAX_STALLED_COUNT: z.coerce.number().int().min(0).default(2),
+  /**
+   * No model call starts while Redis memory is at this share of `maxmemory` (a call is paid for,
+   * and its verdict must then be written): jobs wait in hand until it is below REDIS_MEMORY_RESUME.
+   * Above ingest's pause mark, so workers keep draining (which frees memory) while producers wait.
+   */
+  REDIS_MEMORY_PAUSE: z.coerce.number().gt(0).max(1).default(0.98),
+  REDIS_MEMORY_RESUME: z.coerce.number().gt(0).max(1).default(0.95),
   /** How often each service checks that Redis still holds the fleet's state. */
   REDIS_STATE_CHECK_MS: z.coerce.number().int().positive().default(5_000),
 });

@@ -2,8 +2,8 @@ import { setMaxListeners } from "node:events";
 import { createJudgeClient, estimateChatTokens, type JudgeClient, PROMPT_VERSION } from "@tracesift/judge";
 import { JudgeRegistry } from "@tracesift/judge-registry";
 import { BatchingProducer, createIdempotentProducer, createKafka, ensureTopics, kafkaReadiness } from "@tracesift/kafka";
-import { initJudgeSeries, judgeLoopMetrics, judgeMetrics, redisStateLostCounter } from "@tracesift/metrics";
-import { createJudgeQueue, createRedis, redisReadiness, watchRedisState } from "@tracesift/queue";
+import { backpressureGauges, initJudgeSeries, judgeLoopMetrics, judgeMetrics, redisStateLostCounter } from "@tracesift/metrics";
+import { createJudgeQueue, createRedis, redisReadiness, watchBackpressure, watchRedisState } from "@tracesift/queue";
 import { FleetRateLimiter } from "@tracesift/rate-limit";
 import { ResultIndex } from "@tracesift/result-index";
 import type { JudgedResult } from "@tracesift/schemas";
@@ -18,7 +18,9 @@ import { startFailedJobSweeper } from "./failures.ts";
 import { createLiveJudging, LiveJudgeEnv } from "./live-judge.ts";
 import { createProcessor } from "./processor.ts";
 
-const env = parseEnv(WorkerEnv);
+const env = parseEnv(
+  WorkerEnv.refine((e) => e.REDIS_MEMORY_RESUME < e.REDIS_MEMORY_PAUSE, { message: "REDIS_MEMORY_RESUME must be below REDIS_MEMORY_PAUSE", path: ["REDIS_MEMORY_RESUME"] }),
+);
 const logger = createLogger({ service: "judge-worker", level: env.LOG_LEVEL });
 logger.info({ config: redactConfig(env) }, "starting");
 
@@ -110,6 +112,29 @@ if (stoppedFor) {
   await limiter.resume();
 }
 
+// Redis memory against the worker's marks (memory only: a long queue is what workers are for).
+const failedQueue = createJudgeQueue(state, env);
+shutdown.add("failed-job queue", () => failedQueue.close());
+const pressure = backpressureGauges(registry);
+const redisRoom = watchBackpressure({
+  redis: state,
+  queue: failedQueue,
+  marks: { memoryHigh: env.REDIS_MEMORY_PAUSE, memoryLow: env.REDIS_MEMORY_RESUME, queueHigh: 0, queueLow: 0 },
+  intervalMs: 1_000,
+  onChange: (s) => {
+    pressure.paused.set(s.paused ? 1 : 0);
+    if (s.paused) logger.warn({ reason: s.reason, used_memory: s.usedMemory }, "Redis is nearly full: no model call starts until memory frees");
+    else logger.info({ used_memory: s.usedMemory }, "Redis has room again: judging resumes");
+  },
+  onError: (err) => logger.debug({ err: err instanceof Error ? err.message : String(err) }, "Redis memory check failed"),
+});
+const pressureGauge = setInterval(() => pressure.redisMemoryRatio.set(redisRoom.state().memoryRatio ?? 0), 1_000);
+pressureGauge.unref();
+shutdown.add("redis memory watch", async () => {
+  clearInterval(pressureGauge);
+  redisRoom.stop();
+});
+
 const shuttingDown = new AbortController();
 // Every job in flight listens on it while waiting for capacity.
 setMaxListeners(env.JUDGE_CONCURRENCY * 2 + 10, shuttingDown.signal);
@@ -125,6 +150,7 @@ const makeProcessor = (client: JudgeClient, producer: BatchingProducer) => creat
     deadLetterTopic: env.DEAD_LETTER_TOPIC,
     limiter,
     shutdownSignal: shuttingDown.signal,
+    redisRoom,
     index,
     publishDeadlineMs: env.PUBLISH_DEADLINE_MS,
     topicFor: canaryTopicFor(quality.CANARY_TOPIC),
@@ -169,8 +195,6 @@ const stateWatch = watchRedisState(state, env.QUEUE_PREFIX, env.REDIS_STATE_CHEC
 });
 shutdown.add("redis state watch", async () => stateWatch.stop());
 
-const failedQueue = createJudgeQueue(state, env);
-shutdown.add("failed-job queue", () => failedQueue.close());
 const sweeper = startFailedJobSweeper(
   {
     queue: failedQueue,
@@ -198,7 +222,17 @@ shutdown.add("worker", async () => {
 const ops = await startOpsServer({
   port: env.METRICS_PORT,
   registry,
-  readiness: [redisReadiness(connection), kafkaReadiness(kafka)],
+  readiness: [
+    redisReadiness(connection),
+    kafkaReadiness(kafka),
+    {
+      name: "redis memory",
+      check: async () => {
+        const s = redisRoom.state();
+        if (s.paused) throw new Error(`holding jobs: ${s.reason}`);
+      },
+    },
+  ],
 });
 shutdown.add("ops server", ops.close);
 logger.info({ queue: env.JUDGE_QUEUE, concurrency: env.JUDGE_CONCURRENCY, model: env.JUDGE_MODEL, metricsPort: ops.port }, "judge worker running");

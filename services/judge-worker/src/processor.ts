@@ -16,7 +16,7 @@ import { type FleetRateLimiter, RequestTooLargeError } from "@tracesift/rate-lim
 import type { ResultIndex } from "@tracesift/result-index";
 import type { CostBudget } from "./budget.ts";
 import type { Logger } from "@tracesift/runtime";
-import { decodeJudgeJob } from "@tracesift/queue";
+import { type BackpressureWatch, decodeJudgeJob, isRedisFullError } from "@tracesift/queue";
 import { type JudgeJob, type JudgedResult, judgedResultId, PROVENANCE_HEADER, type TokenUsage } from "@tracesift/schemas";
 import { failure, terminal } from "./failures.ts";
 import { DelayedError, type Job } from "bullmq";
@@ -44,6 +44,11 @@ export type ProcessorDeps = {
   topicFor?: (job: JudgeJob) => string | undefined;
   /** Told of each published verdict (OTLP evaluation events); must not throw. */
   onPublished?: (result: JudgedResult) => void;
+  /**
+   * Redis memory against the worker's marks: no model call starts while Redis has no room for
+   * what must be written after it (the kept verdict, the index entry, the job's completion).
+   */
+  redisRoom?: Pick<BackpressureWatch, "state" | "check" | "whenClear">;
 };
 
 export function resultId(job: JudgeJob, model: string): string {
@@ -106,12 +111,19 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
     const messages = buildChatMessages(data.conversation);
     let lease: Awaited<ReturnType<FleetRateLimiter["acquire"]>> | undefined;
     try {
-      lease = await deps.limiter?.acquire({
-        tokens: estimateTokens(messages),
-        completionTokens: client.maxTokens,
-        priority,
-        ...(deps.shutdownSignal ? { signal: deps.shutdownSignal } : {}),
-      });
+      for (;;) {
+        lease = await withRoom(job, async () =>
+          deps.limiter?.acquire({
+            tokens: estimateTokens(messages),
+            completionTokens: client.maxTokens,
+            priority,
+            ...(deps.shutdownSignal ? { signal: deps.shutdownSignal } : {}),
+          }),
+        );
+        // Waiting for capacity can outlast the check: Redis may have filled up meanwhile.
+        if (!deps.redisRoom?.state().paused) break;
+        await lease?.release().catch(() => undefined);
+      }
     } catch (err) {
       // Shutting down while waiting for capacity: hand the job back without spending an attempt.
       if (deps.shutdownSignal?.aborted) return delay(job, token, 1, "worker shutting down");
@@ -221,11 +233,41 @@ export function createProcessor(deps: ProcessorDeps, estimateTokens: (messages: 
     );
     if (!sent) throw terminal("publish_failed", `the verdict could not be published to ${deps.outputTopic} within ${publishDeadlineMs} ms`);
     // The index is written only once the result is on the topic, so a replay never skips a
-    // conversation whose result was lost. If this write fails, the kept copy makes a redelivery
-    // re-publish (a duplicate record with the same result_id) rather than pay again.
-    await deps.index
-      ?.published(result, json)
-      .catch((err: unknown) => logger.warn({ conversation_id: data.conversation.id, err: errorText(err) }, "published, but could not index the verdict"));
+    // conversation whose result was lost. It is retried like the publication (a full or restarting
+    // Redis): the job must not complete unindexed, or a redelivery would pay for it again. If it
+    // still fails, the kept copy (if any) makes a redelivery re-publish rather than pay again.
+    if (!deps.index) return;
+    const indexed = await retryUntil(
+      deadline,
+      () => deps.index!.published(result, json),
+      (err) => logger.warn({ conversation_id: data.conversation.id, err: errorText(err) }, "published, but could not index the verdict yet; retrying"),
+    );
+    if (!indexed) logger.error({ conversation_id: data.conversation.id }, "published, but could not index the verdict");
+  }
+
+  /**
+   * Runs a Redis write that precedes the model call once Redis has room: while it is full (a
+   * refused write, or memory above the worker's mark) the job waits in hand, spending no attempt
+   * and no model call, and goes on by itself when memory frees.
+   */
+  async function withRoom<T>(job: Job, write: () => Promise<T>): Promise<T> {
+    const room = deps.redisRoom;
+    if (!room) return write();
+    for (;;) {
+      if (room.state().paused) {
+        logger.warn({ jobId: job.id, reason: room.state().reason }, "Redis is full: holding the job before its model call");
+        await room.whenClear(deps.shutdownSignal);
+        if (deps.shutdownSignal?.aborted) throw new Error("worker shutting down while Redis was full");
+      }
+      try {
+        return await write();
+      } catch (err) {
+        if (!isRedisFullError(err)) throw err;
+        await room.check();
+        // Refused although under the mark (maxmemory just lowered, another tenant): wait a little.
+        if (!room.state().paused) await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
   }
 
   function recordUsage(usage: TokenUsage, latencyMs: number, data: JudgeJob): number {
